@@ -1,0 +1,3 @@
+"""tfcaption: image captioning in TensorFlow 2 / Keras 3."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,74 @@
+"""Reading and writing ``captions.jsonl``, the common dataset form.
+
+Each line is one image: ``{"image": "images/x.jpg", "captions": [...],
+"split": "train|val|test", "image_id": "..."}`` plus optional extra keys.
+"""
+
+import json
+import os
+import tempfile
+from typing import Iterable, List, Optional
+
+from tfcaption.data.source_record import SPLITS
+
+CAPTIONS_FILE = "captions.jsonl"
+REQUIRED_KEYS = ("image", "captions", "split", "image_id")
+
+
+class MalformedSourceError(ValueError):
+    """A source file cannot be parsed; the message names the file and line."""
+
+
+def parse_record(obj, path: str, line_no: int) -> dict:
+    """Validates one decoded JSON line of the common form."""
+    where = f"{path}:{line_no}"
+    if not isinstance(obj, dict):
+        raise MalformedSourceError(f"{where}: expected a JSON object, got {type(obj).__name__}")
+    missing = [k for k in REQUIRED_KEYS if k not in obj]
+    if missing:
+        raise MalformedSourceError(f"{where}: missing key(s) {missing}")
+    if not isinstance(obj["captions"], list):
+        raise MalformedSourceError(f"{where}: 'captions' must be a list, got {obj['captions']!r:.80}")
+    if obj["split"] not in SPLITS:
+        raise MalformedSourceError(f"{where}: 'split' is {obj['split']!r}, expected one of {SPLITS}")
+    if not isinstance(obj["image"], str) or not obj["image"]:
+        raise MalformedSourceError(f"{where}: 'image' must be a non-empty path string")
+    obj["image_id"] = str(obj["image_id"])
+    return obj
+
+
+def read_captions_jsonl(path: str, split: Optional[str] = None) -> List[dict]:
+    """Reads a ``captions.jsonl`` file; raises MalformedSourceError naming file:line."""
+    records = []
+    with open(path, "rb") as f:
+        for line_no, raw in enumerate(f, start=1):
+            if not raw.strip():
+                continue
+            try:
+                obj = json.loads(raw.decode("utf-8"))
+            except (UnicodeDecodeError, json.JSONDecodeError) as e:
+                raise MalformedSourceError(f"{path}:{line_no}: not valid JSON ({e})") from None
+            obj = parse_record(obj, path, line_no)
+            if split is None or obj["split"] == split:
+                records.append(obj)
+    return records
+
+
+def atomic_write_text(path: str, text: str) -> None:
+    """Writes ``text`` to ``path`` through a temporary file and a rename."""
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=os.path.basename(path))
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def write_captions_jsonl(path: str, records: Iterable[dict]) -> None:
+    """Writes records atomically, one JSON object per line."""
+    lines = [json.dumps(r, ensure_ascii=False) + "\n" for r in records]
+    atomic_write_text(path, "".join(lines))

@@ -1,0 +1,127 @@
+"""Normalises SourceRecords into the common form ``DIR/images/...`` + ``DIR/captions.jsonl``.
+
+Every record is checked: missing, zero-byte, corrupt or truncated images and
+records without a usable caption are skipped and counted in a PrepareReport,
+which is printed and written to ``DIR/prepare_report.json``.
+"""
+
+import concurrent.futures
+import itertools
+import os
+import shutil
+from typing import Iterable, Optional
+
+from tfcaption.data import captions_file
+from tfcaption.data.image_check import check_image, reencode_png
+from tfcaption.data.prepare_report import PrepareReport
+from tfcaption.data.source_record import SourceRecord
+
+IMAGE_MODES = ("copy", "symlink", "hardlink")
+REPORT_FILE = "prepare_report.json"
+
+
+def clean_caption_text(caption) -> Optional[str]:
+    """Returns the caption stripped, or None when it is empty or undecodable."""
+    if isinstance(caption, bytes):
+        try:
+            caption = caption.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+    if not isinstance(caption, str) or "\ufffd" in caption:
+        return None
+    caption = " ".join(caption.split())
+    return caption or None
+
+
+class DatasetWriter:
+    """Writes a dataset in the common form, skipping and counting bad records.
+
+    Args:
+      out_dir: output directory (created).
+      dataset: name used in the report.
+      image_mode: how file-based images land under ``images/``: copy, symlink or hardlink.
+      verify: "full" decodes every image, "header" only checks its header.
+      num_workers: threads used for image checks.
+    """
+
+    def __init__(self, out_dir: str, dataset: str, image_mode: str = "copy",
+                 verify: str = "full", num_workers: int = 4):
+        if image_mode not in IMAGE_MODES:
+            raise ValueError(f"image_mode {image_mode!r} is not one of {IMAGE_MODES}")
+        if verify not in ("full", "header"):
+            raise ValueError(f"verify {verify!r} is not 'full' or 'header'")
+        self.out_dir = out_dir
+        self.image_mode = image_mode
+        self.verify = verify
+        self.num_workers = num_workers
+        self.report = PrepareReport(dataset)
+        self.dropped_captions = 0
+
+    def _check(self, rec: SourceRecord):
+        captions = [clean_caption_text(c) for c in rec.captions]
+        good = [c for c in captions if c is not None]
+        reason, reencode = check_image(rec.image_path, rec.image_bytes,
+                                       full=self.verify == "full")
+        return rec, good, len(captions) - len(good), reason, reencode
+
+    def _place_image(self, rec: SourceRecord, reencode: bool) -> str:
+        name = rec.image_name
+        if reencode:
+            name = os.path.splitext(name)[0] + ".png"
+        rel = os.path.join("images", name)
+        dst = os.path.join(self.out_dir, rel)
+        os.makedirs(os.path.dirname(dst), exist_ok=True)
+        if os.path.lexists(dst):
+            os.remove(dst)
+        if reencode:
+            data = reencode_png(rec.image_path, rec.image_bytes)
+            self.report.reencoded += 1
+        else:
+            data = rec.image_bytes
+        if data is not None:
+            tmp = dst + ".tmp"
+            with open(tmp, "wb") as f:
+                f.write(data)
+            os.replace(tmp, dst)
+        elif self.image_mode == "copy":
+            shutil.copyfile(rec.image_path, dst)
+        elif self.image_mode == "symlink":
+            os.symlink(os.path.abspath(rec.image_path), dst)
+        else:
+            os.link(rec.image_path, dst)
+        return rel.replace(os.sep, "/")
+
+    def write(self, records: Iterable[SourceRecord], verbose: bool = True) -> PrepareReport:
+        """Consumes the records, writes the dataset and returns the report."""
+        os.makedirs(os.path.join(self.out_dir, "images"), exist_ok=True)
+        out, seen = [], set()
+        it = iter(records)
+        with concurrent.futures.ThreadPoolExecutor(self.num_workers) as pool:
+            while True:
+                chunk = list(itertools.islice(it, 256))
+                if not chunk:
+                    break
+                for rec, good, dropped, reason, reencode in pool.map(self._check, chunk):
+                    self.dropped_captions += dropped
+                    what = rec.image_path or rec.image_name
+                    if rec.image_name in seen:
+                        self.report.skip("duplicate_image", what)
+                    elif reason is not None:
+                        self.report.skip(reason, what)
+                    elif not good:
+                        self.report.skip("no_captions", what)
+                    else:
+                        seen.add(rec.image_name)
+                        entry = {"image": self._place_image(rec, reencode), "captions": good,
+                                 "split": rec.split, "image_id": str(rec.image_id)}
+                        entry.update(rec.extra)
+                        out.append(entry)
+                        self.report.keep(rec.split, len(good))
+        self.report.dropped_captions = self.dropped_captions
+        captions_file.write_captions_jsonl(
+            os.path.join(self.out_dir, captions_file.CAPTIONS_FILE), out)
+        captions_file.atomic_write_text(os.path.join(self.out_dir, REPORT_FILE),
+                                        self.report.to_json())
+        if verbose:
+            print(self.report.summary(), flush=True)
+        return self.report
