@@ -1,0 +1,26 @@
+"""Fixed-length caption token ids with an explicit padding mask."""
+
+import tensorflow as tf
+
+
+def pad_tokens(ids: tf.Tensor, max_length: int, pad_id: int, start_id=None, end_id=None):
+    """1-D ids -> ``(token_ids[max_length], padding_mask[max_length])``.
+
+    Adds the optional start/end ids, truncates to ``max_length`` and pads with
+    ``pad_id``. Padding is identified only by ``padding_mask`` (True = real
+    token); ``pad_id`` is a filler value, never a marker.
+    """
+    ids = tf.cast(tf.reshape(ids, [-1]), tf.int32)
+    parts = []
+    if start_id is not None:
+        parts.append(tf.constant([start_id], tf.int32))
+    parts.append(ids)
+    if end_id is not None:
+        parts.append(tf.constant([end_id], tf.int32))
+    ids = tf.concat(parts, axis=0)[:max_length]
+    n = tf.shape(ids)[0]
+    token_ids = tf.pad(ids, [[0, max_length - n]], constant_values=pad_id)
+    mask = tf.sequence_mask(n, max_length)
+    token_ids.set_shape([max_length])
+    mask.set_shape([max_length])
+    return token_ids, mask

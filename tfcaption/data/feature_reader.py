@@ -1,0 +1,66 @@
+"""Reads a feature cache written by FeatureCache back as a tf.data pipeline."""
+
+import json
+import os
+from typing import List
+
+import tensorflow as tf
+
+META_FILE = "features_meta.json"
+
+
+def read_features(features_dir: str, split: str, records: List[dict],
+                  all_pairs: bool = False) -> tf.data.Dataset:
+    """Elements ``{"features", "image_id", "captions"}``; captions come from ``records``.
+
+    Cached features whose image_id is not among the records are dropped.
+    With ``all_pairs`` each element holds one caption (one element per pair).
+    """
+    meta_path = os.path.join(features_dir, META_FILE)
+    if not os.path.isfile(meta_path):
+        raise FileNotFoundError(f"{meta_path} not found: build the cache with FeatureCache first")
+    with open(meta_path) as f:
+        meta = json.load(f)
+    info = meta.get("splits", {}).get(split)
+    if not info or "feature_shape" not in meta:
+        raise ValueError(f"{meta_path}: no cached features for split {split!r}")
+    files = sorted(os.path.join(features_dir, n) for n in info["written"])
+    missing = [p for p in files if not os.path.isfile(p)]
+    if missing:
+        raise FileNotFoundError(f"{meta_path}: shard(s) missing: {missing}")
+    dtype = tf.as_dtype(meta["feature_dtype"])
+    shape = meta["feature_shape"]
+    ids = [r["image_id"] for r in records]
+    table = tf.lookup.StaticHashTable(
+        tf.lookup.KeyValueTensorInitializer(tf.constant(ids), tf.range(len(ids), dtype=tf.int64)),
+        default_value=-1)
+    captions = tf.ragged.constant([r["captions"] for r in records], dtype=tf.string)
+    spec = {"image_id": tf.io.FixedLenFeature([], tf.string),
+            "feature": tf.io.FixedLenFeature([], tf.string)}
+
+    def parse(serialized):
+        ex = tf.io.parse_single_example(serialized, spec)
+        feat = tf.io.parse_tensor(ex["feature"], dtype)
+        feat.set_shape(shape)
+        return {"features": feat, "image_id": ex["image_id"],
+                "index": table.lookup(ex["image_id"])}
+
+    def attach(el):
+        return {"features": el["features"], "image_id": el["image_id"],
+                "captions": captions[el["index"]]}
+
+    ds = tf.data.TFRecordDataset(files).map(parse, num_parallel_calls=tf.data.AUTOTUNE)
+    ds = ds.filter(lambda el: el["index"] >= 0).map(attach)
+    if all_pairs:
+        ds = ds.flat_map(_pairs)
+    return ds
+
+
+def _pairs(el):
+    """One element per caption of ``el`` (captions kept as a length-1 vector)."""
+    n = tf.shape(el["captions"])[0]
+    return tf.data.Dataset.from_tensor_slices({
+        "features": tf.repeat(el["features"][None], n, axis=0),
+        "image_id": tf.repeat(el["image_id"][None], n, axis=0),
+        "captions": tf.reshape(el["captions"], [n, 1]),
+    })

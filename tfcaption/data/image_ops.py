@@ -1,0 +1,83 @@
+"""Image decoding and resize policies as TensorFlow ops.
+
+Every function works eagerly and inside ``tf.data.Dataset.map`` on a single
+image (``[H, W, 3]``). Decoding accepts JPEG, PNG, GIF (first frame) and BMP,
+and always returns RGB uint8 (grayscale is replicated, alpha is dropped).
+"""
+
+import tensorflow as tf
+
+CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
+CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+TORCH_MEAN = (0.485, 0.456, 0.406)
+TORCH_STD = (0.229, 0.224, 0.225)
+CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
+IMAGENET_MODES = ("caffe", "torch", "tf")
+
+
+def decode_image(data: tf.Tensor) -> tf.Tensor:
+    """Encoded bytes (scalar string) -> uint8 ``[H, W, 3]`` RGB."""
+    image = tf.io.decode_image(data, channels=3, expand_animations=False)
+    image.set_shape([None, None, 3])
+    return image
+
+
+def _to_uint8(image: tf.Tensor) -> tf.Tensor:
+    return tf.cast(tf.clip_by_value(tf.round(image), 0.0, 255.0), tf.uint8)
+
+
+def resize_shorter_side(image: tf.Tensor, size: int, method: str = "bicubic") -> tf.Tensor:
+    """Resizes so the shorter side is ``size`` (the longer side is truncated like PIL-based processors)."""
+    shape = tf.shape(image)
+    h, w = tf.cast(shape[0], tf.float64), tf.cast(shape[1], tf.float64)
+    short = tf.minimum(h, w)
+    new_h = tf.where(h <= w, tf.cast(size, tf.float64), tf.floor(size * h / short))
+    new_w = tf.where(w < h, tf.cast(size, tf.float64), tf.floor(size * w / short))
+    new_size = tf.cast(tf.stack([new_h, new_w]), tf.int32)
+    resized = tf.image.resize(tf.cast(image, tf.float32), new_size, method=method, antialias=True)
+    return _to_uint8(resized)
+
+
+def center_crop(image: tf.Tensor, size: int) -> tf.Tensor:
+    """Crops the central ``size x size`` window (top/left offsets rounded down)."""
+    shape = tf.shape(image)
+    top = (shape[0] - size) // 2
+    left = (shape[1] - size) // 2
+    crop = tf.image.crop_to_bounding_box(image, top, left, size, size)
+    crop.set_shape([size, size, 3])
+    return crop
+
+
+def clip_preprocess(image: tf.Tensor, size: int = 224) -> tf.Tensor:
+    """CLIP: bicubic shorter side to ``size``, centre crop, scale to 0-1, CLIP mean/std."""
+    image = center_crop(resize_shorter_side(image, size, "bicubic"), size)
+    image = tf.cast(image, tf.float32) / 255.0
+    return (image - tf.constant(CLIP_MEAN)) / tf.constant(CLIP_STD)
+
+
+def imagenet_preprocess(image: tf.Tensor, size: int = 224, mode: str = "caffe") -> tf.Tensor:
+    """Keras-applications preprocessing after a bilinear resize to ``size x size``.
+
+    ``mode`` is keras' ``preprocess_input`` mode: "caffe" (ResNet: RGB->BGR,
+    subtract the ImageNet mean), "torch" (DenseNet: 0-1 then mean/std) or
+    "tf" (scale to -1..1).
+    """
+    if mode not in IMAGENET_MODES:
+        raise ValueError(f"imagenet mode {mode!r} is not one of {IMAGENET_MODES}")
+    image = tf.image.resize(tf.cast(image, tf.float32), [size, size], method="bilinear",
+                            antialias=True)
+    image = tf.clip_by_value(image, 0.0, 255.0)
+    image.set_shape([size, size, 3])
+    if mode == "caffe":
+        return image[..., ::-1] - tf.constant(CAFFE_MEAN_BGR)
+    if mode == "torch":
+        return (image / 255.0 - tf.constant(TORCH_MEAN)) / tf.constant(TORCH_STD)
+    return image / 127.5 - 1.0
+
+
+def raw_preprocess(image: tf.Tensor, size: int = 224) -> tf.Tensor:
+    """Bilinear resize to ``size x size`` and scale to 0-1."""
+    image = tf.image.resize(tf.cast(image, tf.float32), [size, size], method="bilinear",
+                            antialias=True)
+    image.set_shape([size, size, 3])
+    return tf.clip_by_value(image / 255.0, 0.0, 1.0)

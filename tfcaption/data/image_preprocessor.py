@@ -1,0 +1,51 @@
+"""A serialisable choice of image preprocessing (policy + size)."""
+
+import tensorflow as tf
+
+from tfcaption.data import image_ops
+
+POLICIES = ("clip", "imagenet", "raw")
+
+
+class ImagePreprocessor:
+    """Maps a decoded uint8 RGB image to the float input a model expects.
+
+    Args:
+      policy: "clip", "imagenet" (keras.applications style) or "raw" (0-1).
+      size: output side in pixels.
+      imagenet_mode: keras ``preprocess_input`` mode for the imagenet policy.
+    """
+
+    def __init__(self, policy: str = "clip", size: int = 224, imagenet_mode: str = "caffe"):
+        if policy not in POLICIES:
+            raise ValueError(f"image policy {policy!r} is not one of {POLICIES}")
+        if imagenet_mode not in image_ops.IMAGENET_MODES:
+            raise ValueError(f"imagenet_mode {imagenet_mode!r} is not one of "
+                             f"{image_ops.IMAGENET_MODES}")
+        if int(size) <= 0:
+            raise ValueError(f"image size must be positive, got {size}")
+        self.policy = policy
+        self.size = int(size)
+        self.imagenet_mode = imagenet_mode
+
+    def __call__(self, image: tf.Tensor) -> tf.Tensor:
+        if self.policy == "clip":
+            return image_ops.clip_preprocess(image, self.size)
+        if self.policy == "imagenet":
+            return image_ops.imagenet_preprocess(image, self.size, self.imagenet_mode)
+        return image_ops.raw_preprocess(image, self.size)
+
+    def from_bytes(self, data: tf.Tensor) -> tf.Tensor:
+        """Encoded bytes -> preprocessed float32 ``[size, size, 3]``."""
+        return self(image_ops.decode_image(data))
+
+    @property
+    def output_shape(self):
+        return (self.size, self.size, 3)
+
+    def get_config(self) -> dict:
+        return {"policy": self.policy, "size": self.size, "imagenet_mode": self.imagenet_mode}
+
+    @classmethod
+    def from_config(cls, config: dict) -> "ImagePreprocessor":
+        return cls(**config)

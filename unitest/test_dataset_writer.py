@@ -1,0 +1,132 @@
+import io
+import json
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tfcaption.data.captions_file import MalformedSourceError, read_captions_jsonl
+from tfcaption.data.dataset_writer import DatasetWriter
+from tfcaption.data.source_record import SourceRecord
+
+
+def _jpeg(path, size=(24, 20), mode="RGB", fmt="JPEG"):
+    Image.new(mode, size, color=(10, 200, 30) if mode == "RGB" else None).save(path, format=fmt)
+
+
+def _rec(path, i, captions=("a caption",), split="train"):
+    return SourceRecord(image_name=os.path.basename(path), captions=list(captions),
+                        split=split, image_id=str(i), image_path=path)
+
+
+@pytest.fixture
+def broken_source(tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    good = []
+    for i in range(5):
+        p = str(src / f"good{i}.jpg")
+        _jpeg(p)
+        good.append(_rec(p, i, split=("train", "val", "test", "train", "train")[i]))
+    noise = Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64, 3), np.uint8))
+    buf = io.BytesIO()
+    noise.save(buf, format="JPEG")
+    full = buf.getvalue()
+    (src / "trunc.jpg").write_bytes(full[: len(full) // 2])
+    (src / "zero.jpg").write_bytes(b"")
+    (src / "corrupt.jpg").write_bytes(b"\xff\xd8 this is not really a jpeg")
+    bad = [_rec(str(src / "trunc.jpg"), 10), _rec(str(src / "zero.jpg"), 11),
+           _rec(str(src / "corrupt.jpg"), 12), _rec(str(src / "missing.jpg"), 13)]
+    p = str(src / "nocap.jpg")
+    _jpeg(p)
+    bad.append(_rec(p, 14, captions=["   ", b"\xff\xfe"]))
+    return good, bad
+
+
+def test_bad_records_are_skipped_and_counted_and_good_ones_survive(tmp_path, broken_source):
+    good, bad = broken_source
+    out = str(tmp_path / "out")
+    mixed = [good[0], bad[0], good[1], bad[1], bad[2], good[2], bad[3], good[3], bad[4], good[4]]
+    report = DatasetWriter(out, "t").write(mixed, verbose=False)
+    assert dict(report.skipped) == {"truncated_image": 1, "empty_image": 1, "corrupt_image": 1,
+                                    "missing_image": 1, "no_captions": 1}
+    assert report.dropped_captions == 2
+    recs = read_captions_jsonl(os.path.join(out, "captions.jsonl"))
+    assert [r["image_id"] for r in recs] == ["0", "1", "2", "3", "4"]
+    assert [r["split"] for r in recs] == ["train", "val", "test", "train", "train"]
+    for r in recs:
+        assert Image.open(os.path.join(out, r["image"])).size == (24, 20)
+    on_disk = json.load(open(os.path.join(out, "prepare_report.json")))
+    assert on_disk["skipped"]["truncated_image"] == 1 and on_disk["kept"]["train"] == 3
+    assert any("trunc.jpg" in e for e in on_disk["skipped_examples"]["truncated_image"])
+
+
+def test_summary_is_printed(tmp_path, broken_source, capsys):
+    good, bad = broken_source
+    DatasetWriter(str(tmp_path / "o"), "t").write(good + bad)
+    text = capsys.readouterr().out
+    assert "5 images kept, 5 records skipped" in text and "truncated_image" in text
+
+
+@pytest.mark.parametrize("mode", ["copy", "symlink", "hardlink"])
+def test_image_modes(tmp_path, mode):
+    p = str(tmp_path / "a.jpg")
+    _jpeg(p)
+    out = tmp_path / "out"
+    DatasetWriter(str(out), "t", image_mode=mode).write([_rec(p, 0)], verbose=False)
+    dst = out / "images" / "a.jpg"
+    assert dst.read_bytes() == open(p, "rb").read()
+    assert dst.is_symlink() == (mode == "symlink")
+
+
+def test_formats_tf_cannot_decode_are_reencoded_as_png(tmp_path):
+    webp, cmyk = str(tmp_path / "w.webp"), str(tmp_path / "c.jpg")
+    _jpeg(webp, fmt="WEBP")
+    Image.new("CMYK", (16, 16), (0, 255, 255, 0)).save(cmyk, format="JPEG")
+    out = str(tmp_path / "out")
+    report = DatasetWriter(out, "t").write([_rec(webp, 0), _rec(cmyk, 1)], verbose=False)
+    recs = read_captions_jsonl(os.path.join(out, "captions.jsonl"))
+    assert report.reencoded == 2 and [r["image"] for r in recs] == ["images/w.png", "images/c.png"]
+    for r in recs:
+        im = Image.open(os.path.join(out, r["image"]))
+        assert im.format == "PNG" and im.mode == "RGB"
+
+
+def test_bytes_records_and_duplicates(tmp_path):
+    buf = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(buf, format="PNG")
+    recs = [SourceRecord("d/x.png", ["c"], "val", "1", image_bytes=buf.getvalue(),
+                         extra={"ocr": ["a"]}),
+            SourceRecord("d/x.png", ["c"], "val", "2", image_bytes=buf.getvalue())]
+    out = str(tmp_path / "out")
+    report = DatasetWriter(out, "t").write(recs, verbose=False)
+    assert report.skipped["duplicate_image"] == 1
+    rec, = read_captions_jsonl(os.path.join(out, "captions.jsonl"))
+    assert rec["image"] == "images/d/x.png" and rec["ocr"] == ["a"]
+
+
+def test_source_record_validation():
+    with pytest.raises(ValueError, match="exactly one"):
+        SourceRecord("a.jpg", ["c"], "train", "1")
+    with pytest.raises(ValueError, match="'dev'"):
+        SourceRecord("a.jpg", ["c"], "dev", "1", image_path="a.jpg")
+    with pytest.raises(ValueError, match="clash"):
+        SourceRecord("a.jpg", ["c"], "train", "1", image_path="a.jpg", extra={"split": "x"})
+
+
+def test_malformed_captions_jsonl_names_file_and_line(tmp_path):
+    path = tmp_path / "captions.jsonl"
+    ok = json.dumps({"image": "images/a.jpg", "captions": ["x"], "split": "train", "image_id": 1})
+    path.write_text(ok + "\n\n{not json\n")
+    with pytest.raises(MalformedSourceError, match=r"captions.jsonl:3: not valid JSON"):
+        read_captions_jsonl(str(path))
+    path.write_text(ok + "\n" + json.dumps({"image": "images/b.jpg", "split": "train",
+                                             "image_id": 2}) + "\n")
+    with pytest.raises(MalformedSourceError, match=r"captions.jsonl:2: missing key\(s\) \['captions'\]"):
+        read_captions_jsonl(str(path))
+    path.write_text(json.dumps({"image": "a", "captions": [], "split": "dev", "image_id": 1}))
+    with pytest.raises(MalformedSourceError, match=r":1: 'split' is 'dev'"):
+        read_captions_jsonl(str(path))
+    path.write_text(ok + "\n")
+    assert read_captions_jsonl(str(path))[0]["image_id"] == "1"
