@@ -16,8 +16,15 @@ IMAGENET_MODES = ("caffe", "torch", "tf")
 
 
 def decode_image(data: tf.Tensor) -> tf.Tensor:
-    """Encoded bytes (scalar string) -> uint8 ``[H, W, 3]`` RGB."""
-    image = tf.io.decode_image(data, channels=3, expand_animations=False)
+    """Encoded bytes (scalar string) -> uint8 ``[H, W, 3]`` RGB.
+
+    JPEGs use the accurate integer IDCT (libjpeg's default, as PIL does): it is
+    both closer to PIL-based processors and faster here than the generic path.
+    """
+    image = tf.cond(
+        tf.io.is_jpeg(data),
+        lambda: tf.io.decode_jpeg(data, channels=3, dct_method="INTEGER_ACCURATE"),
+        lambda: tf.io.decode_image(data, channels=3, expand_animations=False))
     image.set_shape([None, None, 3])
     return image
 
