@@ -102,7 +102,7 @@ def run(num_images=512, runs=5, batch_size=32, out=None):
         "max_abs_diff_first_image": max_diff,
     }
     spread = {k: (max(v) - min(v)) / statistics.median(v) for k, v in times.items()}
-    print(f"| work | ours (img/s) | PIL loop (img/s) | time ours / ref | spread ours / ref |")
+    print("| work | ours (img/s) | PIL loop (img/s) | time ours / ref | spread ours / ref |")
     print("|---|---|---|---|---|")
     print(f"| {result['work']} | {result['median_images_per_s']['tfcaption tf.data']:.0f} | "
           f"{result['median_images_per_s']['PIL loop']:.0f} | "

@@ -89,6 +89,7 @@ def test_dataset_commands_run_on_real_format_fixtures(tmp_path, prepared):  # no
         assert os.path.isfile(tmp_path / out_dir / "prepare_report.json")
 
 
+@pytest.mark.slow
 def test_benchmark_command(tmp_path):
     cmd, = [c for c in commands() if c.startswith("python bench/")]
     (tmp_path / "bench").mkdir()

@@ -19,6 +19,15 @@ class MalformedSourceError(ValueError):
     """A source file cannot be parsed; the message names the file and line."""
 
 
+def load_json(path: str):
+    """Reads a whole JSON file; raises MalformedSourceError naming it when invalid."""
+    try:
+        with open(path, "rb") as f:
+            return json.loads(f.read().decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise MalformedSourceError(f"{path}: not valid JSON ({e})") from None
+
+
 def parse_record(obj, path: str, line_no: int) -> dict:
     """Validates one decoded JSON line of the common form."""
     where = f"{path}:{line_no}"

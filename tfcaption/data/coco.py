@@ -21,11 +21,10 @@ The whole annotation file is parsed and checked before the first record is
 yielded, so a malformed file fails before anything is written.
 """
 
-import json
 import os
 from typing import Iterator, List, Optional, Tuple
 
-from tfcaption.data.captions_file import MalformedSourceError
+from tfcaption.data.captions_file import MalformedSourceError, load_json
 from tfcaption.data.source_record import SourceRecord
 
 KARPATHY_FILE = "dataset_coco.json"
@@ -115,14 +114,6 @@ def _find_raw_file(source_dir: str, name: str) -> Optional[str]:
     return None
 
 
-def _load_json(path: str):
-    try:
-        with open(path, "rb") as f:
-            return json.loads(f.read().decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise MalformedSourceError(f"{path}: not valid JSON ({e})") from None
-
-
 def _get(obj, key: str, types, path: str, where: str):
     """Returns ``obj[key]`` checked against ``types``, else raises naming file and entry."""
     if not isinstance(obj, dict):
@@ -147,7 +138,7 @@ def _image_name(folder: str, filename: str, path: str, where: str) -> str:
 
 
 def _karpathy_entries(source_dir: str, path: str, restval: str) -> List[_Entry]:
-    data = _load_json(path)
+    data = load_json(path)
     images = _get(data, "images", list, path, "top level")
     entries = []
     for i, img in enumerate(images):
@@ -173,7 +164,7 @@ def _karpathy_entries(source_dir: str, path: str, restval: str) -> List[_Entry]:
 
 
 def _raw_entries(source_dir: str, path: str, split: str, folder: str) -> List[_Entry]:
-    data = _load_json(path)
+    data = load_json(path)
     images = _get(data, "images", list, path, "top level")
     annotations = _get(data, "annotations", list, path, "top level")
     captions = {}

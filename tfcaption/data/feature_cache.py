@@ -13,7 +13,6 @@ left out of their shard and counted in the metadata.
 import json
 import math
 import os
-from typing import Optional
 
 import keras
 import tensorflow as tf

@@ -25,12 +25,11 @@ subfigure filter applies to a row only when its ``folder`` or image path names
 caption column, so ``caption_field`` does not apply to them.
 """
 
-import json
 import os
 import re
 from typing import Iterator, List, Optional, Tuple
 
-from tfcaption.data.captions_file import MalformedSourceError
+from tfcaption.data.captions_file import MalformedSourceError, load_json
 from tfcaption.data.source_record import SPLITS, SourceRecord
 
 CAPTION_FIELDS = {
@@ -113,14 +112,6 @@ def _split_child(parent: str, split: str) -> str:
     return os.path.join(parent, split)
 
 
-def _load_json(path: str):
-    try:
-        with open(path, "rb") as f:
-            return json.loads(f.read().decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise MalformedSourceError(f"{path}: not valid JSON ({e})") from None
-
-
 def _figures(caption_root: str, split: str) -> Iterator[Tuple[str, object]]:
     """Yields ``(where, figure object)`` for one split, from per-figure files or a list file."""
     split_dir = _split_child(caption_root, split)
@@ -128,13 +119,13 @@ def _figures(caption_root: str, split: str) -> Iterator[Tuple[str, object]]:
         for name in sorted(os.listdir(split_dir)):
             if name.endswith(".json"):
                 path = os.path.join(split_dir, name)
-                yield path, _load_json(path)
+                yield path, load_json(path)
         return
     for name in sorted(os.listdir(caption_root)):
         match = _LIST_FILE.match(name)
         if match and match.group(1).lower() == split:
             path = os.path.join(caption_root, name)
-            figures = _load_json(path)
+            figures = load_json(path)
             if not isinstance(figures, list):
                 raise MalformedSourceError(
                     f"{path}: expected a JSON list of figures, got {type(figures).__name__}")
