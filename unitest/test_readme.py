@@ -97,5 +97,6 @@ def test_benchmark_command(tmp_path):
     out = run(cmd, str(tmp_path))
     assert "| JPEG 640x480 decode + CLIP preprocessing" in out
     result = json.load(open(tmp_path / "bench" / "data_pipeline.json"))
-    assert len(result["runs_seconds"]["PIL loop"]) == 5
+    runs = int(re.search(r"--runs=(\d+)", cmd).group(1))
+    assert len(result["runs_seconds"]["PIL loop"]) == runs
     assert result["max_abs_diff_first_image"] < 0.05
