@@ -163,3 +163,21 @@ def test_tf_distribute_per_replica_batches(shapes_dir):
                          timeout=300, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
     assert res.returncode == 0, res.stderr[-3000:]
     assert "OK 2" in res.stdout
+
+
+def test_word_level_tokens_with_cleaning_and_start_end(shapes_dir):
+    from tfcaption.data.text_ops import clean_captions
+    from tfcaption.tokenizers.word_vocabulary import WordVocabulary
+
+    refs = _refs(shapes_dir, "train")
+    vocab = WordVocabulary.build([c for caps in refs.values() for c in caps])
+    pipe = _pipe(shapes_dir, tokenize=vocab.encode, text_fn=clean_captions, max_length=30,
+                 start_id=vocab.start_id, end_id=vocab.end_id, pad_id=vocab.pad_id)
+    batch = next(iter(pipe.dataset(8)))
+    decoded = vocab.decode(batch["token_ids"]).numpy()
+    for cap, ids, mask, text in zip(batch["captions"].numpy(), batch["token_ids"].numpy(),
+                                    batch["padding_mask"].numpy(), decoded):
+        words = clean_captions(tf.constant(cap)).numpy().decode().split()
+        assert text.decode().split() == words
+        assert ids[0] == vocab.start_id and ids[mask.sum() - 1] == vocab.end_id
+        assert mask.sum() == len(words) + 2 and vocab.unk_id not in ids
