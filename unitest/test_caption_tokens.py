@@ -10,7 +10,7 @@ def test_pad_tokens_eager_and_in_dataset_map(graph):
         return pad_tokens(ids, 6, pad_id=-7, start_id=100, end_id=101)
 
     cases = {(5, 6): ([100, 5, 6, 101, -7, -7], [1, 1, 1, 1, 0, 0]),
-             (1, 2, 3, 4, 5, 6): ([100, 1, 2, 3, 4, 5], [1] * 6),
+             (1, 2, 3, 4, 5, 6): ([100, 1, 2, 3, 4, 101], [1] * 6),
              (): ([100, 101, -7, -7, -7, -7], [1, 1, 0, 0, 0, 0])}
     for ids, (want_ids, want_mask) in cases.items():
         x = tf.constant(list(ids), tf.int32)
@@ -21,3 +21,8 @@ def test_pad_tokens_eager_and_in_dataset_map(graph):
         assert tok.numpy().tolist() == want_ids
         assert mask.numpy().astype(int).tolist() == want_mask
         assert mask.dtype == tf.bool and tok.shape == (6,)
+
+
+def test_pad_tokens_rejects_a_length_with_no_room():
+    with pytest.raises(ValueError, match="max_length 2"):
+        pad_tokens(tf.constant([1]), 2, 0, start_id=1, end_id=2)

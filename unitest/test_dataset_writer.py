@@ -4,8 +4,10 @@ import os
 
 import numpy as np
 import pytest
+import tensorflow as tf
 from PIL import Image
 
+from tfcaption.data import image_ops
 from tfcaption.data.captions_file import MalformedSourceError, read_captions_jsonl
 from tfcaption.data.dataset_writer import DatasetWriter
 from tfcaption.data.source_record import SourceRecord
@@ -87,10 +89,57 @@ def test_formats_tf_cannot_decode_are_reencoded_as_png(tmp_path):
     out = str(tmp_path / "out")
     report = DatasetWriter(out, "t").write([_rec(webp, 0), _rec(cmyk, 1)], verbose=False)
     recs = read_captions_jsonl(os.path.join(out, "captions.jsonl"))
-    assert report.reencoded == 2 and [r["image"] for r in recs] == ["images/w.png", "images/c.png"]
+    assert report.reencoded == 2
+    assert [r["image"] for r in recs] == ["images/w.webp.png", "images/c.jpg.png"]
     for r in recs:
         im = Image.open(os.path.join(out, r["image"]))
         assert im.format == "PNG" and im.mode == "RGB"
+
+
+@pytest.mark.parametrize("mode", ["P", "1"])
+def test_bmps_tensorflow_misreads_are_reencoded(tmp_path, mode):
+    path = str(tmp_path / "p.bmp")
+    arr = np.random.default_rng(0).integers(0, 255, (12, 12, 3), np.uint8)
+    Image.fromarray(arr).convert(mode).save(path, format="BMP")
+    out = str(tmp_path / "out")
+    report = DatasetWriter(out, "t").write([_rec(path, 0)], verbose=False)
+    rec, = read_captions_jsonl(os.path.join(out, "captions.jsonl"))
+    assert report.reencoded == 1 and rec["image"] == "images/p.bmp.png"
+    want = np.asarray(Image.open(path).convert("RGB"))
+    got = image_ops.decode_image(tf.constant(open(os.path.join(out, rec["image"]), "rb").read()))
+    np.testing.assert_array_equal(got.numpy(), want)
+
+
+def test_png_cut_before_its_end_chunk_is_caught_at_prepare_time(tmp_path):
+    buf = io.BytesIO()
+    Image.fromarray(np.random.default_rng(1).integers(0, 255, (16, 16, 3), np.uint8)).save(
+        buf, format="PNG")
+    path = tmp_path / "cut.png"
+    path.write_bytes(buf.getvalue()[:-3])
+    report = DatasetWriter(str(tmp_path / "out"), "t").write([_rec(str(path), 0)], verbose=False)
+    assert dict(report.skipped) == {"undecodable_image": 1}
+
+
+def test_reencoded_name_never_clashes_with_a_real_png(tmp_path):
+    webp, png = str(tmp_path / "x.webp"), str(tmp_path / "x.png")
+    Image.new("RGB", (8, 8), (255, 0, 0)).save(webp, format="WEBP")
+    Image.new("RGB", (8, 8), (0, 0, 255)).save(png, format="PNG")
+    out = str(tmp_path / "out")
+    DatasetWriter(out, "t").write([_rec(webp, 0, ["red"]), _rec(png, 1, ["blue"])],
+                                  verbose=False)
+    recs = {r["captions"][0]: r for r in read_captions_jsonl(os.path.join(out, "captions.jsonl"))}
+    for caption, rgb in (("red", (255, 0, 0)), ("blue", (0, 0, 255))):
+        px = np.asarray(Image.open(os.path.join(out, recs[caption]["image"])).convert("RGB"))[4, 4]
+        assert np.abs(px.astype(int) - rgb).max() < 10
+
+
+def test_duplicate_image_ids_are_skipped_and_counted(tmp_path):
+    a, b = str(tmp_path / "a.jpg"), str(tmp_path / "b.jpg")
+    _jpeg(a)
+    _jpeg(b)
+    out = str(tmp_path / "out")
+    report = DatasetWriter(out, "t").write([_rec(a, 7), _rec(b, 7)], verbose=False)
+    assert report.skipped["duplicate_image_id"] == 1 and report.total_kept == 1
 
 
 def test_bytes_records_and_duplicates(tmp_path):

@@ -91,3 +91,29 @@ def test_a_different_encoder_cannot_reuse_the_cache(shapes_dir, tmp_path):
     assert meta["feature_shape"] == [4] and meta["feature_dtype"] == "float32"
     with pytest.raises(ValueError, match="no cached features for split 'test'"):
         CaptionPipeline(shapes_dir, "test", features_dir=str(tmp_path)).dataset(2)
+
+
+def test_partial_cache_is_refused_and_missing_records_are_reported(shapes_dir, tmp_path):
+    with pytest.raises(RuntimeError, match="interrupted"):
+        FeatureCache(str(tmp_path), _Counting(_encoder(), fail_after=2), PRE, "conv",
+                     shard_size=8, batch_size=4).build(shapes_dir, "train", verbose=0)
+    with pytest.raises(ValueError, match="incomplete .1 of 5 shards"):
+        CaptionPipeline(shapes_dir, "train", features_dir=str(tmp_path)).dataset(4)
+    FeatureCache(str(tmp_path), _encoder(), PRE, "conv", shard_size=8,
+                 batch_size=4).build(shapes_dir, "train", verbose=0)
+    pipe = CaptionPipeline(shapes_dir, "train", features_dir=str(tmp_path), mode="eval")
+    # a record the cache has no features for (e.g. its image failed to encode)
+    pipe.records = pipe.records + [{"index": len(pipe.records), "path": "x",
+                                    "image_id": "not-cached", "captions": ["c"]}]
+    n = sum(int(b["features"].shape[0]) for b in pipe.dataset(16))
+    assert n == 40 and pipe.unreadable_images() == ["x"]
+
+
+def test_rebuilding_over_other_records_is_refused(shapes_dir, tmp_path):
+    cache = FeatureCache(str(tmp_path), _encoder(), PRE, "conv", shard_size=64)
+    cache.build(shapes_dir, "val", verbose=0)
+    meta = json.load(open(tmp_path / "features_meta.json"))
+    meta["splits"]["val"]["image_ids_sha1"] = "0" * 40
+    json.dump(meta, open(tmp_path / "features_meta.json", "w"))
+    with pytest.raises(ValueError, match="was cached from other records"):
+        cache.build(shapes_dir, "val", verbose=0)

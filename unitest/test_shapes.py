@@ -54,6 +54,19 @@ def test_every_reference_caption_is_fully_correct_under_the_scorer():
             assert s["correct"] == 1.0, (cap, rec.extra["objects"])
 
 
+def test_background_captions_state_the_true_background():
+    recs = _records(200)
+    stated = [(r.extra["background"], c) for r in recs for c in r.captions if "background" in c]
+    assert stated
+    for truth, cap in stated:
+        assert f"on a {truth} background" in cap
+
+
+def test_too_small_images_are_a_clear_error():
+    with pytest.raises(ValueError, match="image_size must be at least 48 px, got 37"):
+        list(shapes.generate(1, 0, 0, image_size=37))
+
+
 def test_relations_appear_for_multi_object_images():
     caps = [c for r in _records(120) if len(r.extra["objects"]) >= 2 for c in r.captions]
     assert any(" to the left of " in c or " to the right of " in c for c in caps)
@@ -71,6 +84,11 @@ def test_scorer_counts_wrong_and_missing_objects():
     assert twice["hallucinated"] == 1.0
     same = [{"colour": "red", "shape": "star"}] * 2
     assert score_caption("a red star and a red star", same)["correct"] == 1.0
+    assert score_caption("two red stars", same)["correct"] == 1.0
+    crosses = [{"colour": "red", "shape": "cross"}] * 3
+    assert score_caption("three small red crosses", crosses)["correct"] == 1.0
+    assert score_caption("two red crosses", crosses)["recall"] == 2 / 3
+    assert score_caption("four red crosses", crosses)["hallucinated"] == 1.0
 
 
 def test_score_dataset_averages_and_rejects_no_match():
@@ -86,7 +104,7 @@ def test_articles_are_grammatical():
     rng = np.random.default_rng(0)
     objs = [{"shape": "circle", "colour": "orange", "size": "large",
              "position": {"col": "left", "row": "top"}}]
-    caps = make_captions(objs, rng, k=8)
+    caps = make_captions(objs, rng, "plain", k=8)
     assert all("a orange" not in c for c in caps)
     assert any("an orange circle" in c for c in caps)
 

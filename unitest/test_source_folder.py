@@ -93,12 +93,12 @@ def test_jsonl_records(tmp_path):
     out = str(tmp_path / "out")
     report = DatasetWriter(out, "folder").write(folder.records(src), verbose=False)
     recs = _read(out)
-    assert set(recs) == {"cats/1", "dog-2", "birds/3"}
-    assert recs["cats/1"]["captions"] == ["a cat", "a grey cat", "a sleepy cat"]
-    assert recs["cats/1"]["rating"] == 5 and recs["cats/1"]["split"] == "train"
+    assert set(recs) == {"cats/1.jpg", "dog-2", "birds/3.jpg"}
+    assert recs["cats/1.jpg"]["captions"] == ["a cat", "a grey cat", "a sleepy cat"]
+    assert recs["cats/1.jpg"]["rating"] == 5 and recs["cats/1.jpg"]["split"] == "train"
     assert recs["dog-2"] == {"image": "images/dogs/2.png", "captions": ["a dog"],
                              "split": "train", "image_id": "dog-2", "source": "phone"}
-    assert recs["birds/3"]["split"] == "val"
+    assert recs["birds/3.jpg"]["split"] == "val"
     for rec in recs.values():
         assert os.path.getsize(os.path.join(out, rec["image"])) > 0
     assert report.kept == {"train": 2, "val": 1}
@@ -110,11 +110,11 @@ def test_csv_rows_grouped(tmp_path):
     out = str(tmp_path / "out")
     report = DatasetWriter(out, "folder").write(folder.records(src), verbose=False)
     recs = _read(out)
-    assert set(recs) == {"cats/1", "dogs/2", "birds/3"}
-    assert recs["cats/1"]["captions"] == ["a cat", "a grey cat"]
-    assert recs["dogs/2"]["captions"] == ["a dog, sitting", "a dog on two lines"]
-    assert recs["cats/1"]["photographer"] == "ann"
-    assert [recs[k]["split"] for k in ("cats/1", "dogs/2", "birds/3")] == ["train", "train", "test"]
+    assert set(recs) == {"cats/1.jpg", "dogs/2.png", "birds/3.jpg"}
+    assert recs["cats/1.jpg"]["captions"] == ["a cat", "a grey cat"]
+    assert recs["dogs/2.png"]["captions"] == ["a dog, sitting", "a dog on two lines"]
+    assert recs["cats/1.jpg"]["photographer"] == "ann"
+    assert [recs[k]["split"] for k in ("cats/1.jpg", "dogs/2.png", "birds/3.jpg")] == ["train", "train", "test"]
     assert report.kept == {"train": 2, "test": 1}
     _check_counted(report)
 
@@ -208,11 +208,10 @@ def test_prepare_cli(tmp_path):
         capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr + proc.stdout
     recs = _read(out)
-    assert set(recs) == {"cats/1", "dogs/2", "birds/3"}
-    assert recs["cats/1"]["split"] == "train"
-    for key in ("dogs/2", "birds/3"):
-        image = key + (".png" if key == "dogs/2" else ".jpg")
-        assert recs[key]["split"] == folder.hash_split(image, 0.5, 0.5, 3) != "train"
+    assert set(recs) == {"cats/1.jpg", "dogs/2.png", "birds/3.jpg"}
+    assert recs["cats/1.jpg"]["split"] == "train"
+    for key in ("dogs/2.png", "birds/3.jpg"):
+        assert recs[key]["split"] == folder.hash_split(key, 0.5, 0.5, 3) != "train"
     with open(os.path.join(out, "prepare_report.json")) as f:
         report = json.load(f)
     assert report["skipped"] == {"missing_image": 1, "empty_image": 1, "truncated_image": 1}

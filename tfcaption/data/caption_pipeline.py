@@ -9,8 +9,9 @@ Elements are dicts with the standard keys:
 
 Bad records never stop an epoch: records whose image file is missing or empty,
 or that have no usable caption, are dropped when the pipeline is built and
-counted in ``skipped``; images that fail to decode are dropped while reading
-and counted by ``read_errors()``.
+counted in ``skipped``; images that fail to decode (or, with a feature cache,
+records the cache has no features for) are dropped while reading, with a logged
+warning, and listed by ``unreadable_images()`` once a full pass has been read.
 """
 
 import collections
@@ -43,7 +44,9 @@ class CaptionPipeline:
       start_id / end_id: ids added around each caption (None = not added).
       pad_id: filler value of padded positions (identified by padding_mask only).
       pairing: "sample" one reference per image per epoch, or "all" image-caption pairs.
-      shuffle_buffer: shuffle buffer (0 disables shuffling).
+      shuffle_buffer: 0 disables shuffling; otherwise records (cheap paths) are
+        shuffled in full before loading, and this is the buffer of decoded images
+        (or cached features) when ``cache`` is set or a feature cache is read.
       seed: seed for shuffling and caption sampling.
       deterministic: fixed element order (slower parallel map).
       cache: False, True (memory) or a file path prefix for ``Dataset.cache``.
@@ -79,8 +82,11 @@ class CaptionPipeline:
         self.features_dir = features_dir
         self.skipped = collections.Counter()
         self.records = self._load_records()
-        self._read_ok = tf.Variable(tf.zeros([len(self.records)], tf.bool), trainable=False,
-                                    name="read_ok")
+        # A lookup table, not a tf.Variable: strategies do not mirror it, and it
+        # lives on the host next to the tf.data functions that update it.
+        with tf.device("/cpu:0"):
+            self._read_ok = tf.lookup.experimental.MutableHashTable(
+                key_dtype=tf.int64, value_dtype=tf.int64, default_value=0)
 
     # ----------------------------------------------------------------- records
     def _load_records(self):
@@ -110,7 +116,7 @@ class CaptionPipeline:
 
     def unreadable_images(self):
         """Paths of images never read successfully (undecodable ones, once a full pass is done)."""
-        ok = self._read_ok.numpy()
+        ok = self._read_ok.lookup(tf.range(len(self.records), dtype=tf.int64)).numpy() > 0
         return [r["path"] for r, good in zip(self.records, ok) if not good]
 
     # ----------------------------------------------------------------- elements
@@ -133,7 +139,8 @@ class CaptionPipeline:
     def _mark_read(self, element):
         element = dict(element)
         index = element.pop("index")
-        self._read_ok.scatter_nd_update(tf.reshape(index, [1, 1]), [True])
+        self._read_ok.insert(tf.reshape(tf.cast(index, tf.int64), [1]),
+                             tf.ones([1], tf.int64))
         return element
 
     def _captions(self, element, rand):
@@ -173,11 +180,13 @@ class CaptionPipeline:
             ds = ds.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
         if self.features_dir is None:
             if shuffle and not self.cache:
-                ds = ds.shuffle(min(self.shuffle_buffer, len(self.records) * 5), seed=self.seed,
-                                reshuffle_each_iteration=True)
+                full = sum(len(r["captions"]) for r in self.records)
+                ds = ds.shuffle(full, seed=self.seed, reshuffle_each_iteration=True)
             ds = ds.map(self._load_image, num_parallel_calls=AUTOTUNE,
                         deterministic=self.deterministic)
             ds = ds.ignore_errors(log_warning=True).map(self._mark_read)
+        else:
+            ds = ds.map(self._mark_read)
         if self.cache:
             ds = ds.cache("" if self.cache is True else str(self.cache))
         if shuffle and (self.cache or self.features_dir is not None):

@@ -64,11 +64,13 @@ class DatasetWriter:
                                        full=self.verify == "full")
         return rec, good, len(captions) - len(good), reason, reencode
 
+    @staticmethod
+    def _final_name(rec: SourceRecord, reencode: bool) -> str:
+        """The path under ``images/``: re-encoded images keep their suffix (``x.webp.png``)."""
+        return rec.image_name + ".png" if reencode else rec.image_name
+
     def _place_image(self, rec: SourceRecord, reencode: bool) -> str:
-        name = rec.image_name
-        if reencode:
-            name = os.path.splitext(name)[0] + ".png"
-        rel = os.path.join("images", name)
+        rel = os.path.join("images", self._final_name(rec, reencode))
         dst = os.path.join(self.out_dir, rel)
         os.makedirs(os.path.dirname(dst), exist_ok=True)
         if os.path.lexists(dst):
@@ -94,7 +96,7 @@ class DatasetWriter:
     def write(self, records: Iterable[SourceRecord], verbose: bool = True) -> PrepareReport:
         """Consumes the records, writes the dataset and returns the report."""
         os.makedirs(os.path.join(self.out_dir, "images"), exist_ok=True)
-        out, seen = [], set()
+        out, seen, seen_ids = [], set(), set()
         it = iter(records)
         with concurrent.futures.ThreadPoolExecutor(self.num_workers) as pool:
             while True:
@@ -104,14 +106,18 @@ class DatasetWriter:
                 for rec, good, dropped, reason, reencode in pool.map(self._check, chunk):
                     self.dropped_captions += dropped
                     what = rec.image_path or rec.image_name
-                    if rec.image_name in seen:
+                    name = self._final_name(rec, reencode)
+                    if reason is None and name in seen:
                         self.report.skip("duplicate_image", what)
+                    elif reason is None and str(rec.image_id) in seen_ids:
+                        self.report.skip("duplicate_image_id", f"{what} (id {rec.image_id})")
                     elif reason is not None:
                         self.report.skip(reason, what)
                     elif not good:
                         self.report.skip("no_captions", what)
                     else:
-                        seen.add(rec.image_name)
+                        seen.add(name)
+                        seen_ids.add(str(rec.image_id))
                         entry = {"image": self._place_image(rec, reencode), "captions": good,
                                  "split": rec.split, "image_id": str(rec.image_id)}
                         entry.update(rec.extra)

@@ -10,6 +10,7 @@ finished shards are skipped on the next run. Images that fail to decode are
 left out of their shard and counted in the metadata.
 """
 
+import hashlib
 import json
 import math
 import os
@@ -69,7 +70,7 @@ class FeatureCache:
         return {"image": self.preprocessor.from_bytes(tf.io.read_file(rec["path"])),
                 "image_id": rec["image_id"]}
 
-    def _write_shard(self, path: str, records, progbar) -> int:
+    def _write_shard(self, path: str, records, progbar):
         ids = tf.constant([r["image_id"] for r in records])
         paths = tf.constant([r["path"] for r in records])
         ds = tf.data.Dataset.from_tensor_slices({"path": paths, "image_id": ids})
@@ -92,6 +93,7 @@ class FeatureCache:
                     writer.write(example.SerializeToString())
                 written += int(feats.shape[0])
                 progbar.add(int(feats.shape[0]))
+        progbar.add(len(records) - written)  # undecodable images, left out
         os.replace(tmp, path)
         return written, spec
 
@@ -102,10 +104,15 @@ class FeatureCache:
         records = CaptionPipeline(data_dir, split, mode="eval", preprocessor=self.preprocessor,
                                   shuffle_buffer=0).records
         num_shards = max(1, math.ceil(len(records) / self.shard_size))
-        info = meta["splits"].get(split, {"num_shards": num_shards, "written": {}})
-        if info["num_shards"] != num_shards:
-            raise ValueError(f"{self._meta_path()}: split {split!r} had {info['num_shards']} "
-                             f"shards, the data now needs {num_shards}; use another out_dir")
+        ids_hash = hashlib.sha1("\n".join(r["image_id"] for r in records).encode()).hexdigest()
+        info = meta["splits"].get(split, {"num_shards": num_shards, "written": {},
+                                          "image_ids_sha1": ids_hash})
+        if info["num_shards"] != num_shards or info.get("image_ids_sha1") != ids_hash:
+            raise ValueError(f"{self._meta_path()}: split {split!r} was cached from other "
+                             f"records ({info['num_shards']} shards, image ids hash "
+                             f"{info.get('image_ids_sha1')}); the data now has {num_shards} "
+                             f"shards, hash {ids_hash}: use another out_dir")
+        info.pop("skipped", None)
         progbar = keras.utils.Progbar(len(records), verbose=verbose, unit_name="image")
         for i in range(num_shards):
             name = shard_name(split, i, num_shards)

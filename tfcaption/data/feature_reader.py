@@ -11,9 +11,11 @@ META_FILE = "features_meta.json"
 
 def read_features(features_dir: str, split: str, records: List[dict],
                   all_pairs: bool = False) -> tf.data.Dataset:
-    """Elements ``{"features", "image_id", "captions"}``; captions come from ``records``.
+    """Elements ``{"features", "image_id", "captions", "index"}``; captions come from
+    ``records`` and ``index`` is the record's position in ``records``.
 
-    Cached features whose image_id is not among the records are dropped.
+    Cached features whose image_id is not among the records are dropped. A split
+    whose cache build did not finish is an error.
     With ``all_pairs`` each element holds one caption (one element per pair).
     """
     meta_path = os.path.join(features_dir, META_FILE)
@@ -24,6 +26,10 @@ def read_features(features_dir: str, split: str, records: List[dict],
     info = meta.get("splits", {}).get(split)
     if not info or "feature_shape" not in meta:
         raise ValueError(f"{meta_path}: no cached features for split {split!r}")
+    if len(info["written"]) != info["num_shards"] or "skipped" not in info:
+        raise ValueError(f"{meta_path}: the cache of split {split!r} is incomplete "
+                         f"({len(info['written'])} of {info['num_shards']} shards); "
+                         f"run FeatureCache.build again to finish it")
     files = sorted(os.path.join(features_dir, n) for n in info["written"])
     missing = [p for p in files if not os.path.isfile(p)]
     if missing:
@@ -47,7 +53,7 @@ def read_features(features_dir: str, split: str, records: List[dict],
 
     def attach(el):
         return {"features": el["features"], "image_id": el["image_id"],
-                "captions": captions[el["index"]]}
+                "captions": captions[el["index"]], "index": el["index"]}
 
     ds = tf.data.TFRecordDataset(files).map(parse, num_parallel_calls=tf.data.AUTOTUNE)
     ds = ds.filter(lambda el: el["index"] >= 0).map(attach)
@@ -62,5 +68,6 @@ def _pairs(el):
     return tf.data.Dataset.from_tensor_slices({
         "features": tf.repeat(el["features"][None], n, axis=0),
         "image_id": tf.repeat(el["image_id"][None], n, axis=0),
+        "index": tf.repeat(el["index"][None], n, axis=0),
         "captions": tf.reshape(el["captions"], [n, 1]),
     })

@@ -6,7 +6,9 @@
     {"image": "dogs/2.png", "caption": "a dog", "image_id": "dog-2", "source": "phone"}
 
 ``captions.csv``: header with at least ``image`` and ``caption``; several rows per
-image are grouped in first-seen order; optional ``split`` and ``image_id`` columns,
+image are grouped in first-seen order; optional ``split`` and ``image_id`` columns
+(default image_id: the image's relative path, extension included, so ``a.jpg`` and
+``a.png`` stay distinct),
 any other column is kept as an extra key (JSON lines: any other key).
 
 Image paths are relative to the folder and must lie inside it. Lines naming the
@@ -188,7 +190,7 @@ def _records(groups, source_dir: str, val_fraction: float, test_fraction: float,
             image_name=rel,
             captions=group.captions,
             split=split,
-            image_id=group.image_id or os.path.splitext(rel)[0],
+            image_id=group.image_id or rel,
             image_path=os.path.join(source_dir, *rel.split("/")),
             extra=group.extra,
         )

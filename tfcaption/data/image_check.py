@@ -18,9 +18,14 @@ def check_image(path: Optional[str] = None, data: Optional[bytes] = None,
     """Returns ``(reason, needs_reencode)``.
 
     ``reason`` is None for a good image, else one of ``missing_image``,
-    ``empty_image``, ``corrupt_image``, ``truncated_image``. ``needs_reencode``
-    is True when the image is valid but in a format or colour mode that
-    TensorFlow cannot decode to RGB (e.g. WebP, TIFF, CMYK JPEG).
+    ``empty_image``, ``corrupt_image``, ``truncated_image`` or
+    ``undecodable_image`` (PIL reads it, TensorFlow's decoder does not, e.g. a
+    PNG cut before its end chunk). ``needs_reencode`` is True when the image is
+    valid but in a format or colour mode that TensorFlow cannot decode to RGB
+    correctly (e.g. WebP, TIFF, CMYK JPEG, paletted or 1-bit BMP).
+
+    ``full`` decodes the whole image with PIL and then with the decoder the
+    pipeline uses; otherwise only the header is checked.
     """
     if data is None:
         if not os.path.isfile(path):
@@ -47,7 +52,27 @@ def check_image(path: Optional[str] = None, data: Optional[bytes] = None,
         return "corrupt_image", False
     except (SyntaxError, ValueError, Image.DecompressionBombError):
         return "corrupt_image", False
-    return None, (fmt not in TF_FORMATS or mode not in TF_MODES)
+    reencode = (fmt not in TF_FORMATS or mode not in TF_MODES
+                or (fmt == "BMP" and mode not in ("RGB", "RGBA")))
+    if full and not reencode and not _tf_decodes(path, data):
+        return "undecodable_image", False
+    return None, reencode
+
+
+def _tf_decodes(path: Optional[str], data: Optional[bytes]) -> bool:
+    """Whether the pipeline's decoder (tfcaption.data.image_ops) reads the image."""
+    import tensorflow as tf
+
+    from tfcaption.data.image_ops import decode_image
+
+    if data is None:
+        with open(path, "rb") as f:
+            data = f.read()
+    try:
+        decode_image(tf.constant(data))
+    except (tf.errors.InvalidArgumentError, tf.errors.UnknownError):
+        return False
+    return True
 
 
 def reencode_png(path: Optional[str] = None, data: Optional[bytes] = None) -> bytes:

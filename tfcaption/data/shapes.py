@@ -24,6 +24,7 @@ COLS = ("left", "centre", "right")
 ROWS = ("top", "middle", "bottom")
 BACKGROUNDS = ((245, 245, 245), (225, 225, 215), (200, 205, 210), (60, 60, 60), (235, 230, 245))
 NUM_CAPTIONS = 5
+MIN_IMAGE_SIZE = 48  # smallest side at which a large object fits its grid cell with a margin
 
 
 def _polygon(shape: str, cx: float, cy: float, r: float) -> List[tuple]:
@@ -98,6 +99,11 @@ def generate(num_train: int = 2000, num_val: int = 250, num_test: int = 250,
     """Yields the shapes records (JPEG bytes) for the three splits, in order."""
     from tfcaption.data.shapes_captions import make_captions
 
+    if image_size < MIN_IMAGE_SIZE:
+        raise ValueError(f"shapes image_size must be at least {MIN_IMAGE_SIZE} px, got {image_size}")
+    for name, n in (("num_train", num_train), ("num_val", num_val), ("num_test", num_test)):
+        if n < 0:
+            raise ValueError(f"shapes {name} must be >= 0, got {n}")
     index = 0
     for split, count in (("train", num_train), ("val", num_val), ("test", num_test)):
         for i in range(count):
@@ -110,6 +116,7 @@ def generate(num_train: int = 2000, num_val: int = 250, num_test: int = 250,
             im.save(buf, format="JPEG", quality=92)
             image_id = f"{split}_{i:05d}"
             yield SourceRecord(
-                image_name=f"{split}/{image_id}.jpg", captions=make_captions(objects, rng),
+                image_name=f"{split}/{image_id}.jpg",
+                captions=make_captions(objects, rng, background),
                 split=split, image_id=image_id, image_bytes=buf.getvalue(),
                 extra={"objects": objects, "background": background})

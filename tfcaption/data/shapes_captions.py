@@ -47,7 +47,7 @@ def _listing(parts: List[str]) -> str:
     return ", ".join(parts[:-1]) + " and " + parts[-1]
 
 
-def _templates(objs: List[dict], rng: np.random.Generator) -> List[str]:
+def _templates(objs: List[dict], rng: np.random.Generator, background: str) -> List[str]:
     sz = [describe(o, True) for o in objs]
     plain = [describe(o, False) for o in objs]
     n = len(objs)
@@ -56,7 +56,7 @@ def _templates(objs: List[dict], rng: np.random.Generator) -> List[str]:
         return [
             sz[0], f"{plain[0]} {position(o)}", f"a picture of {sz[0]} {position(o)}",
             f"a single {o['size']} {o['colour']} {o['shape']}", plain[0],
-            f"there is {plain[0]} on a {'textured' if rng.random() < 0.5 else 'plain'} background",
+            f"there is {plain[0]} on a {background} background",
             f"an image showing {sz[0]} {position(o)}", f"one {o['colour']} {o['shape']}",
         ]
     number = {2: "two", 3: "three"}[n]
@@ -80,8 +80,10 @@ def _templates(objs: List[dict], rng: np.random.Generator) -> List[str]:
     return caps
 
 
-def make_captions(objects: List[dict], rng: np.random.Generator, k: int = 5) -> List[str]:
-    """Returns ``k`` distinct reference captions for the objects."""
-    pool = list(dict.fromkeys(_templates(objects, rng)))
+def make_captions(objects: List[dict], rng: np.random.Generator, background: str,
+                  k: int = 5) -> List[str]:
+    """Returns ``k`` distinct reference captions for the objects on a ``background``
+    ("plain" or "textured")."""
+    pool = list(dict.fromkeys(_templates(objects, rng, background)))
     picks = rng.choice(len(pool), size=min(k, len(pool)), replace=False)
     return [pool[int(i)] for i in picks]

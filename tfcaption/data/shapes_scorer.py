@@ -9,15 +9,40 @@ from tfcaption.data.shapes import COLOURS, SHAPES
 _WORD = re.compile(r"[a-z]+")
 
 
+_NUMBERS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6}
+_SIZES = ("small", "large", "big")
+
+
+def _shape_of(word: str):
+    """(shape, plural) for a shape word, its plural ("circles", "crosses"), or None."""
+    if word in SHAPES:
+        return word, False
+    for suffix in ("es", "s"):
+        if word.endswith(suffix) and word[:-len(suffix)] in SHAPES:
+            return word[:-len(suffix)], True
+    return None
+
+
 def mentions(caption: str) -> List[tuple]:
-    """(colour, shape) pairs named in the caption: a colour word directly before a shape word."""
+    """(colour, shape) pairs named in the caption, one per object named.
+
+    A colour word directly before a shape word names that colour; a plural
+    ("two red circles") names as many objects as its number word (two when none).
+    """
     words = _WORD.findall(caption.lower())
     found = []
     for i, w in enumerate(words):
-        if w in SHAPES or (w.endswith("s") and w[:-1] in SHAPES):
-            shape = w if w in SHAPES else w[:-1]
-            colour = words[i - 1] if i > 0 and words[i - 1] in COLOURS else None
-            found.append((colour, shape))
+        shape = _shape_of(w)
+        if shape is None:
+            continue
+        colour = words[i - 1] if i > 0 and words[i - 1] in COLOURS else None
+        count = 1
+        if shape[1]:
+            j = i - 1 - (colour is not None)
+            while j >= 0 and words[j] in _SIZES:
+                j -= 1
+            count = _NUMBERS.get(words[j], 2) if j >= 0 else 2
+        found += [(colour, shape[0])] * count
     return found
 
 
