@@ -211,6 +211,8 @@ class CaptionPipeline:
         return strategy.distribute_datasets_from_function(fn)
 
     def get_config(self) -> dict:
+        """Every argument but the callables ``preprocessor`` (given as its config),
+        ``tokenize`` and ``text_fn``, which their owners (tokenizer, model dir) serialise."""
         return {
             "data_dir": self.data_dir, "split": self.split, "mode": self.mode,
             "preprocessor": self.preprocessor.get_config(), "max_length": self.max_length,

@@ -9,14 +9,11 @@ import os
 import tempfile
 from typing import Iterable, List, Optional
 
+from tfcaption.data.malformed_source_error import MalformedSourceError
 from tfcaption.data.source_record import SPLITS
 
 CAPTIONS_FILE = "captions.jsonl"
 REQUIRED_KEYS = ("image", "captions", "split", "image_id")
-
-
-class MalformedSourceError(ValueError):
-    """A source file cannot be parsed; the message names the file and line."""
 
 
 def load_json(path: str):

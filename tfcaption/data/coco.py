@@ -24,7 +24,8 @@ yielded, so a malformed file fails before anything is written.
 import os
 from typing import Iterator, List, Optional, Tuple
 
-from tfcaption.data.captions_file import MalformedSourceError, load_json
+from tfcaption.data.captions_file import load_json
+from tfcaption.data.malformed_source_error import MalformedSourceError
 from tfcaption.data.source_record import SourceRecord
 
 KARPATHY_FILE = "dataset_coco.json"

@@ -33,7 +33,7 @@ also kept as the extra key ``coco_id``.
 import os
 from typing import Iterator
 
-from tfcaption.data.captions_file import MalformedSourceError
+from tfcaption.data.malformed_source_error import MalformedSourceError
 from tfcaption.data.source_record import SourceRecord
 
 DATASET = "coco_captions/2014"

@@ -49,6 +49,12 @@ class FeatureCache:
         self.shard_size = int(shard_size)
         self.batch_size = int(batch_size)
 
+    def get_config(self) -> dict:
+        """Every argument but the encoder itself, which is identified by ``encoder_name``."""
+        return {"out_dir": self.out_dir, "preprocessor": self.preprocessor.get_config(),
+                "encoder_name": self.encoder_name, "shard_size": self.shard_size,
+                "batch_size": self.batch_size}
+
     def _meta_path(self) -> str:
         return os.path.join(self.out_dir, META_FILE)
 

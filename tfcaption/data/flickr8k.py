@@ -20,7 +20,7 @@ import re
 from collections import OrderedDict
 from typing import Dict, Iterator, List, Union
 
-from tfcaption.data.captions_file import MalformedSourceError
+from tfcaption.data.malformed_source_error import MalformedSourceError
 from tfcaption.data.source_record import SourceRecord
 
 TOKEN_FILE = "Flickr8k.token.txt"

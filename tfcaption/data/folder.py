@@ -24,7 +24,7 @@ import os
 from collections import OrderedDict
 from typing import Dict, Iterator, Optional
 
-from tfcaption.data.captions_file import MalformedSourceError
+from tfcaption.data.malformed_source_error import MalformedSourceError
 from tfcaption.data.source_record import SourceRecord
 
 JSONL_FILE = "captions.jsonl"
