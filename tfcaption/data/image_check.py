@@ -24,39 +24,47 @@ def check_image(path: Optional[str] = None, data: Optional[bytes] = None,
     valid but in a format or colour mode that TensorFlow cannot decode to RGB
     correctly (e.g. WebP, TIFF, CMYK JPEG, paletted or 1-bit BMP).
 
-    ``full`` decodes the whole image with PIL and then with the decoder the
-    pipeline uses; otherwise only the header is checked.
+    ``full`` decodes the whole image once, with the decoder the pipeline uses
+    (PIL for images that will be re-encoded, and to tell why a decode failed);
+    otherwise only the header is checked.
     """
     if data is None:
         if not os.path.isfile(path):
             return "missing_image", False
         if os.path.getsize(path) == 0:
             return "empty_image", False
-        source = path
-    else:
-        if len(data) == 0:
-            return "empty_image", False
-        source = io.BytesIO(data)
+    elif len(data) == 0:
+        return "empty_image", False
+    reason, fmt, mode = _pil_check(path, data, "header")
+    if reason is not None:
+        return reason, False
+    reencode = (fmt not in TF_FORMATS or mode not in TF_MODES
+                or (fmt == "BMP" and mode not in ("RGB", "RGBA")))
+    if not full:
+        return _pil_check(path, data, "verify")[0], reencode
+    if reencode:
+        return _pil_check(path, data, "load")[0], True
+    if _tf_decodes(path, data):
+        return None, False
+    return _pil_check(path, data, "load")[0] or "undecodable_image", False
+
+
+def _pil_check(path: Optional[str], data: Optional[bytes], how: str):
+    """``(reason, format, mode)`` after opening with PIL and, per ``how``, verify or load."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            with Image.open(source) as im:
+            with Image.open(path if data is None else io.BytesIO(data)) as im:
                 fmt, mode = im.format, im.mode
-                if full:
+                if how == "load":
                     im.load()
-                else:
+                elif how == "verify":
                     im.verify()
     except OSError as e:
-        if "truncated" in str(e):
-            return "truncated_image", False
-        return "corrupt_image", False
+        return ("truncated_image" if "truncated" in str(e) else "corrupt_image"), None, None
     except (SyntaxError, ValueError, Image.DecompressionBombError):
-        return "corrupt_image", False
-    reencode = (fmt not in TF_FORMATS or mode not in TF_MODES
-                or (fmt == "BMP" and mode not in ("RGB", "RGBA")))
-    if full and not reencode and not _tf_decodes(path, data):
-        return "undecodable_image", False
-    return None, reencode
+        return "corrupt_image", None, None
+    return None, fmt, mode
 
 
 def _tf_decodes(path: Optional[str], data: Optional[bytes]) -> bool:
