@@ -185,3 +185,14 @@ def test_word_level_tokens_with_cleaning_and_start_end(shapes_dir):
         assert text.decode().split() == words
         assert ids[0] == vocab.start_id and ids[mask.sum() - 1] == vocab.end_id
         assert mask.sum() == len(words) + 2 and vocab.unk_id not in ids
+
+
+def test_all_pairs_with_a_cache_stores_each_image_once(shapes_dir, tmp_path):
+    prefix = str(tmp_path / "c")
+    ds = _pipe(shapes_dir, pairing="all", cache=prefix).dataset(16, drop_remainder=False)
+    pairs = sorted((i.decode(), c.decode()) for b in ds
+                   for i, c in zip(b["image_id"].numpy(), b["captions"].numpy()))
+    want = sorted((i, c) for i, caps in _refs(shapes_dir, "train").items() for c in caps)
+    assert pairs == want
+    cached = sum(os.path.getsize(os.path.join(tmp_path, f)) for f in os.listdir(tmp_path))
+    assert 40 * 32 * 32 * 3 * 4 <= cached < 2 * 40 * 32 * 32 * 3 * 4

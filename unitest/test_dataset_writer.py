@@ -160,6 +160,9 @@ def test_source_record_validation():
         SourceRecord("a.jpg", ["c"], "train", "1")
     with pytest.raises(ValueError, match="'dev'"):
         SourceRecord("a.jpg", ["c"], "dev", "1", image_path="a.jpg")
+    for bad in ("../x.jpg", "/abs/x.jpg", "a/../../x.jpg", ""):
+        with pytest.raises(ValueError, match="stays under images/"):
+            SourceRecord(bad, ["c"], "train", "1", image_path="a.jpg")
     with pytest.raises(ValueError, match="clash"):
         SourceRecord("a.jpg", ["c"], "train", "1", image_path="a.jpg", extra={"split": "x"})
 

@@ -117,3 +117,14 @@ def test_rebuilding_over_other_records_is_refused(shapes_dir, tmp_path):
     json.dump(meta, open(tmp_path / "features_meta.json", "w"))
     with pytest.raises(ValueError, match="was cached from other records"):
         cache.build(shapes_dir, "val", verbose=0)
+
+
+def test_cached_features_in_all_pairs_mode(shapes_dir, tmp_path):
+    FeatureCache(str(tmp_path), _encoder(), PRE, "conv", shard_size=64).build(
+        shapes_dir, "train", verbose=0)
+    pipe = CaptionPipeline(shapes_dir, "train", features_dir=str(tmp_path), pairing="all")
+    pairs = sorted((i.decode(), c.decode()) for b in pipe.dataset(16, drop_remainder=False)
+                   for i, c in zip(b["image_id"].numpy(), b["captions"].numpy()))
+    recs = pipe.records
+    assert pairs == sorted((r["image_id"], c) for r in recs for c in r["captions"])
+    assert pipe.unreadable_images() == []

@@ -104,7 +104,8 @@ class CaptionPipeline:
             elif self.features_dir is None and os.path.getsize(image) == 0:
                 self.skipped["empty_image"] += 1
             else:
-                good.append({"index": len(good), "path": image, "image_id": rec["image_id"], "captions": captions})
+                good.append({"index": len(good), "path": image, "image_id": rec["image_id"],
+                             "captions": captions})
         if not good:
             raise ValueError(f"{path}: no usable record in split {self.split!r} "
                              f"(skipped: {dict(self.skipped)})")
@@ -120,9 +121,9 @@ class CaptionPipeline:
         return [r["path"] for r, good in zip(self.records, ok) if not good]
 
     # ----------------------------------------------------------------- elements
-    def _record_dataset(self) -> tf.data.Dataset:
+    def _record_dataset(self, pairs: bool) -> tf.data.Dataset:
         recs = self.records
-        if self.mode == "train" and self.pairing == "all":
+        if pairs:  # paths are cheap: expand before shuffling so pairs shuffle independently
             recs = [{**r, "captions": [c]} for r in recs for c in r["captions"]]
         return tf.data.Dataset.from_tensor_slices({
             "index": [r["index"] for r in recs],
@@ -143,10 +144,8 @@ class CaptionPipeline:
                              tf.ones([1], tf.int64))
         return element
 
-    def _captions(self, element, rand):
+    def _sample_caption(self, element, rand):
         captions = element["captions"]
-        if self.mode == "eval":
-            return element
         index = tf.cast(rand % tf.cast(tf.shape(captions)[0], tf.int64), tf.int32)
         caption = captions[index]
         out = dict(element, captions=caption)
@@ -165,23 +164,26 @@ class CaptionPipeline:
                 drop_remainder: Optional[bool] = None,
                 input_context: Optional[tf.distribute.InputContext] = None) -> tf.data.Dataset:
         """A batched, prefetched dataset; under tf.distribute pass ``input_context``."""
-        from tfcaption.data.feature_reader import read_features
+        from tfcaption.data.feature_reader import expand_pairs, read_features
 
         train = self.mode == "train"
         if drop_remainder is None:
             drop_remainder = train
         shuffle = train and self.shuffle_buffer > 0
+        pairs = train and self.pairing == "all"
+        # Pairs are made from paths (before decoding) unless decoded images are cached,
+        # where each image is cached once and expanded after the cache.
+        early_pairs = pairs and not self.cache and self.features_dir is None
         if self.features_dir is not None:
-            ds = read_features(self.features_dir, self.split, self.records,
-                               all_pairs=train and self.pairing == "all")
+            ds = read_features(self.features_dir, self.split, self.records)
         else:
-            ds = self._record_dataset()
+            ds = self._record_dataset(early_pairs)
         if input_context is not None and input_context.num_input_pipelines > 1:
             ds = ds.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
         if self.features_dir is None:
             if shuffle and not self.cache:
-                full = sum(len(r["captions"]) for r in self.records)
-                ds = ds.shuffle(full, seed=self.seed, reshuffle_each_iteration=True)
+                ds = ds.shuffle(int(ds.cardinality()), seed=self.seed,
+                                reshuffle_each_iteration=True)
             ds = ds.map(self._load_image, num_parallel_calls=AUTOTUNE,
                         deterministic=self.deterministic)
             ds = ds.ignore_errors(log_warning=True).map(self._mark_read)
@@ -189,14 +191,17 @@ class CaptionPipeline:
             ds = ds.map(self._mark_read)
         if self.cache:
             ds = ds.cache("" if self.cache is True else str(self.cache))
+        if pairs and not early_pairs:
+            ds = ds.flat_map(expand_pairs)
         if shuffle and (self.cache or self.features_dir is not None):
             ds = ds.shuffle(self.shuffle_buffer, seed=self.seed, reshuffle_each_iteration=True)
         if repeat:
             ds = ds.repeat()
-        rand = tf.data.Dataset.random(seed=self.seed, rerandomize_each_iteration=True)
-        ds = tf.data.Dataset.zip(ds, rand).map(self._captions, num_parallel_calls=AUTOTUNE,
-                                               deterministic=self.deterministic)
         if train:
+            rand = tf.data.Dataset.random(seed=self.seed, rerandomize_each_iteration=True)
+            ds = tf.data.Dataset.zip(ds, rand).map(
+                self._sample_caption, num_parallel_calls=AUTOTUNE,
+                deterministic=self.deterministic)
             ds = ds.batch(batch_size, drop_remainder=drop_remainder)
         else:
             ds = ds.padded_batch(batch_size, drop_remainder=drop_remainder)

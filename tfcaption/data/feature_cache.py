@@ -72,6 +72,12 @@ class FeatureCache:
         return {"encoder": self.encoder_name, "preprocessor": self.preprocessor.get_config(),
                 "shard_size": self.shard_size, "splits": {}}
 
+    def _encode(self, images):
+        """A Keras model runs through its compiled predict step; other callables as they are."""
+        if isinstance(self.encoder, keras.Model):
+            return self.encoder.predict_on_batch(images)
+        return self.encoder(images)
+
     def _load(self, rec):
         return {"image": self.preprocessor.from_bytes(tf.io.read_file(rec["path"])),
                 "image_id": rec["image_id"]}
@@ -86,9 +92,7 @@ class FeatureCache:
         written, spec = 0, None
         with tf.io.TFRecordWriter(tmp) as writer:
             for batch in ds:
-                feats = tf.convert_to_tensor(self.encoder(batch["image"], training=False)
-                                             if isinstance(self.encoder, keras.Model)
-                                             else self.encoder(batch["image"]))
+                feats = tf.convert_to_tensor(self._encode(batch["image"]))
                 spec = (feats.shape[1:].as_list(), feats.dtype.name)
                 for image_id, feat in zip(batch["image_id"].numpy(), feats):
                     example = tf.train.Example(features=tf.train.Features(feature={

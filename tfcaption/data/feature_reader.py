@@ -9,14 +9,12 @@ import tensorflow as tf
 META_FILE = "features_meta.json"
 
 
-def read_features(features_dir: str, split: str, records: List[dict],
-                  all_pairs: bool = False) -> tf.data.Dataset:
+def read_features(features_dir: str, split: str, records: List[dict]) -> tf.data.Dataset:
     """Elements ``{"features", "image_id", "captions", "index"}``; captions come from
     ``records`` and ``index`` is the record's position in ``records``.
 
     Cached features whose image_id is not among the records are dropped. A split
     whose cache build did not finish is an error.
-    With ``all_pairs`` each element holds one caption (one element per pair).
     """
     meta_path = os.path.join(features_dir, META_FILE)
     if not os.path.isfile(meta_path):
@@ -57,17 +55,13 @@ def read_features(features_dir: str, split: str, records: List[dict],
 
     ds = tf.data.TFRecordDataset(files).map(parse, num_parallel_calls=tf.data.AUTOTUNE)
     ds = ds.filter(lambda el: el["index"] >= 0).map(attach)
-    if all_pairs:
-        ds = ds.flat_map(_pairs)
     return ds
 
 
-def _pairs(el):
-    """One element per caption of ``el`` (captions kept as a length-1 vector)."""
-    n = tf.shape(el["captions"])[0]
-    return tf.data.Dataset.from_tensor_slices({
-        "features": tf.repeat(el["features"][None], n, axis=0),
-        "image_id": tf.repeat(el["image_id"][None], n, axis=0),
-        "index": tf.repeat(el["index"][None], n, axis=0),
-        "captions": tf.reshape(el["captions"], [n, 1]),
-    })
+def expand_pairs(element):
+    """One element per caption of ``element`` (the caption kept as a length-1 vector);
+    every other key is repeated."""
+    n = tf.shape(element["captions"])[0]
+    pairs = {k: tf.repeat(v[None], n, axis=0) for k, v in element.items() if k != "captions"}
+    pairs["captions"] = tf.reshape(element["captions"], [n, 1])
+    return tf.data.Dataset.from_tensor_slices(pairs)

@@ -32,6 +32,10 @@ class SourceRecord:
             raise ValueError(
                 f"SourceRecord {self.image_id!r}: split {self.split!r} is not one of {SPLITS}"
             )
+        parts = self.image_name.replace("\\", "/").split("/")
+        if ".." in parts or "" in parts:  # also catches "", "/abs" and "a//b"
+            raise ValueError(f"SourceRecord {self.image_id!r}: image_name {self.image_name!r} "
+                             f"must be a relative path that stays under images/")
         reserved = {"image", "captions", "split", "image_id"} & set(self.extra)
         if reserved:
             raise ValueError(
