@@ -1,0 +1,1 @@
+"""Pretrained backbones (CLIP, GPT-2, RoBERTa, CNN encoders) and their checkpoint converters."""
