@@ -48,7 +48,15 @@ class WeightMap:
         """Declares keys consumed elsewhere (e.g. read for a config value)."""
         self._used.update(k for k in keys if k in self.state)
 
-    def apply(self):
+    def apply(self, model=None):
+        """Checks everything, then assigns; with ``model``, every one of its variables must
+        have been planned (a converter that forgets a variable fails here, by name)."""
+        if model is not None:
+            planned = {id(variable) for variable, _, _ in self._plan}
+            forgotten = [v.path for v in model.weights if id(v) not in planned]
+            if forgotten and not self._missing:
+                raise ValueError(f"converter for {self.source} assigns no value to model "
+                                 f"variables: {forgotten[:20]}")
         mis_shaped = [(key, value.shape, tuple(variable.shape))
                       for variable, key, value in self._plan
                       if tuple(value.shape) != tuple(variable.shape)]
