@@ -1,0 +1,1 @@
+"""Contrastive CLIP training (image-text alignment) and retrieval evaluation."""
