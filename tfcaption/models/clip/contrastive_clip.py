@@ -1,0 +1,76 @@
+"""Contrastive (CLIP) training of a :class:`~tfcaption.backbones.clip_model.ClipModel`."""
+
+import math
+
+import keras
+import tensorflow as tf
+from keras import ops
+
+from tfcaption.models.clip.contrastive_loss import contrastive_loss
+
+
+@keras.saving.register_keras_serializable(package="tfcaption")
+class ContrastiveClip(keras.Model):
+    """Trains image and text towers with symmetric InfoNCE and a learnable temperature.
+
+    Batches are dicts with ``images`` (preprocessed) and ``token_ids`` (one caption per
+    image; pair ``i`` is the positive of row ``i``, the rest of the batch are negatives).
+    After every update the log temperature is clamped to ``max_logit_scale`` (CLIP's
+    ``ln 100``), as in the original recipe.
+
+    Args:
+      clip: a ``ClipModel`` (``encode_image``, ``encode_text``, ``logit_scale``).
+      max_logit_scale: upper bound of the log temperature.
+    """
+
+    def __init__(self, clip, max_logit_scale=math.log(100.0), **kwargs):
+        super().__init__(**kwargs)
+        self.clip = clip
+        self.max_logit_scale = float(max_logit_scale)
+        self.loss_tracker = keras.metrics.Mean(name="loss")
+        self.accuracy_tracker = keras.metrics.Mean(name="i2t_accuracy")
+        self.scale_tracker = keras.metrics.Mean(name="temperature")
+
+    @property
+    def metrics(self):
+        return [self.loss_tracker, self.accuracy_tracker, self.scale_tracker]
+
+    def call(self, inputs, training=False):
+        return (self.clip.encode_image(inputs["images"], training=training),
+                self.clip.encode_text(inputs["token_ids"], training=training))
+
+    def _update_metrics(self, loss, logits):
+        labels = ops.arange(ops.shape(logits)[0])
+        hits = ops.cast(ops.equal(ops.argmax(logits, axis=-1), labels), "float32")
+        self.loss_tracker.update_state(loss)
+        self.accuracy_tracker.update_state(ops.mean(hits))
+        self.scale_tracker.update_state(ops.exp(self.clip.logit_scale))
+        return {m.name: m.result() for m in self.metrics}
+
+    def train_step(self, data):
+        with tf.GradientTape() as tape:
+            image_embeds, text_embeds = self(data, training=True)
+            loss, logits = contrastive_loss(image_embeds, text_embeds, self.clip.logit_scale)
+        variables = self.trainable_variables
+        grads = tape.gradient(loss, variables)
+        self.optimizer.apply(grads, variables)
+        self.clip.logit_scale.assign(
+            ops.minimum(self.clip.logit_scale, self.max_logit_scale))
+        return self._update_metrics(loss, logits)
+
+    def test_step(self, data):
+        image_embeds, text_embeds = self(data, training=False)
+        loss, logits = contrastive_loss(image_embeds, text_embeds, self.clip.logit_scale)
+        return self._update_metrics(loss, logits)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(clip=keras.saving.serialize_keras_object(self.clip),
+                      max_logit_scale=self.max_logit_scale)
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["clip"] = keras.saving.deserialize_keras_object(config["clip"])
+        return cls(**config)
