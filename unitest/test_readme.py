@@ -49,6 +49,8 @@ def test_quick_start_has_exactly_three_commands_and_ci_runs_two_of_them():
 def workdir(tmp_path_factory):
     """A fresh directory where the README's main job has been run."""
     cwd = str(tmp_path_factory.mktemp("readme"))
+    for name in ("hparams", "pretrained_models"):  # the repository's files, as in a clone
+        os.symlink(os.path.join(ROOT, name), os.path.join(cwd, name))
     out = run(blocks("bash")[0].splitlines()[1], cwd)
     assert "dataset shapes: 2500 images kept, 0 records skipped" in out
     assert "objects per image:" in out and "examples:" in out
@@ -68,6 +70,9 @@ def test_python_blocks_run_in_order(workdir):
     assert "'all_correct': 1.0" in res.stdout
     assert "(16, 224, 224, 3)" in res.stdout and "(4, 5)" in res.stdout
     assert "(8, 2048)" in res.stdout
+    records = [json.loads(x) for x in open(os.path.join(workdir, "data/shapes/captions.jsonl"))]
+    first_test_caption = [r for r in records if r["split"] == "test"][0]["captions"][0]
+    assert f"best match: {first_test_caption}\n" in res.stdout
 
 
 def test_dataset_commands_run_on_real_format_fixtures(tmp_path, prepared):  # noqa: F811
@@ -100,3 +105,13 @@ def test_benchmark_command(tmp_path):
     runs = int(re.search(r"--runs=(\d+)", cmd).group(1))
     assert len(result["runs_seconds"]["PIL loop"]) == runs
     assert result["max_abs_diff_first_image"] < 0.05
+
+
+@pytest.mark.slow
+def test_clip_training_command_reaches_the_retrieval_target(workdir):
+    cmd, = [c for c in commands() if "tfcaption.train" in c and "clip_shapes" in c]
+    out = run(cmd, workdir, timeout=1800)
+    metrics = json.loads(out[out.rindex("\n{") + 1:])
+    assert metrics["num_candidates"] == 250
+    assert metrics["R@1"] >= 0.5, metrics
+    assert os.path.isfile(os.path.join(workdir, "runs/clip_shapes/model/model.weights.h5"))

@@ -144,15 +144,27 @@ class CaptionPipeline:
                              tf.ones([1], tf.int64))
         return element
 
+    def _tokenize_all(self, element):
+        """Tokenises every reference once, before any cache, so epochs only pick a row."""
+        text = element["captions"]
+        if self.text_fn is not None:
+            text = self.text_fn(text)
+        spec = tf.TensorSpec([self.max_length], tf.int32)
+        ids, mask = tf.map_fn(
+            lambda t: pad_tokens(self.tokenize(t), self.max_length, self.pad_id,
+                                 self.start_id, self.end_id),
+            text, fn_output_signature=(spec, tf.TensorSpec([self.max_length], tf.bool)))
+        return dict(element, caption_token_ids=tf.cast(ids, tf.int32),
+                    caption_padding_mask=mask)
+
     def _sample_caption(self, element, rand):
         captions = element["captions"]
         index = tf.cast(rand % tf.cast(tf.shape(captions)[0], tf.int64), tf.int32)
-        caption = captions[index]
-        out = dict(element, captions=caption)
+        out = {k: v for k, v in element.items() if not k.startswith("caption_")}
+        out["captions"] = captions[index]
         if self.tokenize is not None:
-            text = self.text_fn(caption) if self.text_fn is not None else caption
-            out["token_ids"], out["padding_mask"] = pad_tokens(
-                self.tokenize(text), self.max_length, self.pad_id, self.start_id, self.end_id)
+            out["token_ids"] = element["caption_token_ids"][index]
+            out["padding_mask"] = element["caption_padding_mask"][index]
         return out
 
     def _options(self) -> tf.data.Options:
@@ -189,6 +201,9 @@ class CaptionPipeline:
             ds = ds.ignore_errors(log_warning=True).map(self._mark_read)
         else:
             ds = ds.map(self._mark_read)
+        if train and self.tokenize is not None:
+            ds = ds.map(self._tokenize_all, num_parallel_calls=AUTOTUNE,
+                        deterministic=self.deterministic)
         if self.cache:
             ds = ds.cache("" if self.cache is True else str(self.cache))
         if pairs and not early_pairs:

@@ -59,9 +59,12 @@ def read_features(features_dir: str, split: str, records: List[dict]) -> tf.data
 
 
 def expand_pairs(element):
-    """One element per caption of ``element`` (the caption kept as a length-1 vector);
-    every other key is repeated."""
+    """One element per caption of ``element`` (the caption, and its pre-tokenised
+    ``caption_*`` rows, kept as length-1 leading dimensions); every other key is repeated."""
     n = tf.shape(element["captions"])[0]
-    pairs = {k: tf.repeat(v[None], n, axis=0) for k, v in element.items() if k != "captions"}
-    pairs["captions"] = tf.reshape(element["captions"], [n, 1])
+    per_caption = [k for k in element if k == "captions" or k.startswith("caption_")]
+    pairs = {k: tf.repeat(v[None], n, axis=0) for k, v in element.items()
+             if k not in per_caption}
+    for k in per_caption:
+        pairs[k] = tf.expand_dims(element[k], 1)
     return tf.data.Dataset.from_tensor_slices(pairs)

@@ -117,7 +117,9 @@ def run(hparams, workdir, extra_callbacks=()):
     val_ds = val_pipe.dataset(train["batch_size"], drop_remainder=True).map(_inputs_only)
     steps = len(train_pipe.records) // train["batch_size"] * train["epochs"]
     model.compile(optimizer=_optimizer(train, steps), jit_compile=train.get("jit_compile", True))
-    model(next(iter(val_ds.take(1))))  # build variables so a backup can be restored
+    size, length = hparams["model"]["image_size"], hparams["model"]["max_sequence_length"]
+    model({"images": tf.zeros([2, size, size, 3]),  # built, so a backup can be restored
+           "token_ids": tf.fill([2, length], tokenizer.end_token_id)})
     model.optimizer.build(model.trainable_variables)
     callbacks = [
         keras.callbacks.BackupAndRestore(os.path.join(workdir, "backup")),
