@@ -33,7 +33,7 @@ def apply_overrides(hparams, overrides, source="hparams"):
         for depth, part in enumerate(parts):
             if not isinstance(node, dict) or part not in node:
                 known = sorted(node) if isinstance(node, dict) else []
-                raise KeyError(f"override {key!r}: {'.'.join(parts[:depth + 1])!r} is not a "
+                raise ValueError(f"override {key!r}: {'.'.join(parts[:depth + 1])!r} is not a "
                                f"key of {source} (known here: {known})")
             if depth == len(parts) - 1:
                 node[part] = parse_value(value)

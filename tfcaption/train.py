@@ -3,17 +3,21 @@
     python -m tfcaption.train --hparams=hparams/clip_shapes.json --workdir=runs/clip_shapes \
         [--set train.epochs=5 ...]
 
-The workdir receives ``hparams.json`` (the resolved settings), checkpoints (a rerun with
-the same workdir resumes from the last one), TensorBoard logs, the trained model dir
-and ``metrics.json``.
+The workdir receives ``hparams.json`` (the resolved settings), checkpoints, TensorBoard
+logs, the trained model dir and ``metrics.json``. Rerunning an interrupted run with the
+same workdir resumes from its last finished epoch; rerunning a finished one prints its
+metrics without training again. A workdir is bound to its hparams: other settings need
+another workdir.
 """
 
 import importlib
 import json
+import logging
 import os
 
 from absl import app, flags
 
+from tfcaption.backbones.checkpoint_reader import read_json
 from tfcaption.hparams import load_hparams, save_hparams
 
 TRAINERS = {
@@ -32,9 +36,29 @@ def train(hparams, workdir):
     if model_type not in TRAINERS:
         raise ValueError(f"unknown model.type {model_type!r}; known: {sorted(TRAINERS)}")
     os.makedirs(workdir, exist_ok=True)
-    save_hparams(hparams, os.path.join(workdir, "hparams.json"))
+    hparams_path = os.path.join(workdir, "hparams.json")
+    if os.path.isfile(hparams_path):
+        previous = read_json(hparams_path)
+        if previous != hparams:
+            changed = sorted(_differences(previous, hparams))
+            raise ValueError(f"{workdir} holds a run with other hparams (differences: "
+                             f"{changed}); use a new --workdir")
+        metrics_path = os.path.join(workdir, "metrics.json")
+        if os.path.isfile(metrics_path):
+            logging.info("%s is a finished run; not training again", workdir)
+            return read_json(metrics_path)
+    save_hparams(hparams, hparams_path)
     trainer = importlib.import_module(TRAINERS[model_type])
     return trainer.run(hparams, workdir)
+
+
+def _differences(a, b, prefix=""):
+    for key in set(a) | set(b):
+        left, right = a.get(key), b.get(key)
+        if isinstance(left, dict) and isinstance(right, dict):
+            yield from _differences(left, right, f"{prefix}{key}.")
+        elif left != right:
+            yield f"{prefix}{key}"
 
 
 def main(argv):

@@ -24,7 +24,10 @@ def _tiny(data_dir, epochs=2):
 
 
 class _Interrupt(keras.callbacks.Callback):
+    loss = None
+
     def on_epoch_end(self, epoch, logs=None):
+        self.loss = float(logs["loss"])
         if epoch == 0:
             raise RuntimeError("simulated crash after the first epoch")
 
@@ -32,10 +35,13 @@ class _Interrupt(keras.callbacks.Callback):
 class _Epochs(keras.callbacks.Callback):
     def __init__(self):
         super().__init__()
-        self.seen = []
+        self.seen, self.losses = [], []
 
     def on_epoch_begin(self, epoch, logs=None):
         self.seen.append(epoch)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.losses.append(float(logs["loss"]))
 
 
 def test_trains_saves_a_loadable_clip_and_resumes(shapes_dir, tmp_path):
@@ -43,35 +49,46 @@ def test_trains_saves_a_loadable_clip_and_resumes(shapes_dir, tmp_path):
 
     hparams = _tiny(shapes_dir, epochs=3)
     workdir = str(tmp_path / "run")
+    interrupt = _Interrupt()
     with pytest.raises(RuntimeError, match="simulated crash"):
-        clip_training.run(hparams, workdir, extra_callbacks=[_Interrupt()])
+        clip_training.run(hparams, workdir, extra_callbacks=[interrupt])
     assert os.listdir(os.path.join(workdir, "backup"))
     epochs = _Epochs()
     metrics = clip_training.run(hparams, workdir, extra_callbacks=[epochs])
     assert epochs.seen == [1, 2]  # resumed after the completed first epoch
+    # the towers align: the last epoch's loss is well below the first's
+    assert epochs.losses[-1] < 0.9 * interrupt.loss, (interrupt.loss, epochs.losses)
 
     assert metrics["num_candidates"] == 8 and 0.0 <= metrics["R@1"] <= metrics["R@5"] <= 1.0
     assert json.load(open(os.path.join(workdir, "metrics.json"))) == metrics
     assert os.path.isfile(os.path.join(workdir, "checkpoints", "last.weights.h5"))
+    assert not [f for f in os.listdir(os.path.join(workdir, "checkpoints")) if ".tmp" in f]
     assert os.listdir(os.path.join(workdir, "logs"))
 
     loaded = load_clip(os.path.join(workdir, "model"))
     assert loaded.model_type == "clip"
     assert loaded.preprocessor.get_config()["size"] == 32
-    ids = loaded.tokenizer.pack(np.array(["a small red circle"]), 24)
-    assert ids.shape == (1, 24)
-    text = loaded.model.encode_text(ids).numpy()
-    image = loaded.model.encode_image(np.zeros((1, 32, 32, 3), np.float32)).numpy()
-    assert text.shape == image.shape == (1, 16)
+    assert loaded.config == clip_training.clip_model_arguments(hparams["model"],
+                                                               loaded.tokenizer)
+    assert loaded.config["text_max_sequence_length"] == 24
+    # the saved weights are the trained ones: retrieval from the reloaded model agrees
+    again = clip_training.evaluate_retrieval(loaded.model, loaded.tokenizer,
+                                             loaded.preprocessor, shapes_dir, "test", 24)
+    assert {k: again[k] for k in ("R@1", "R@5")} == {k: metrics[k] for k in ("R@1", "R@5")}
 
 
 def test_train_entry_point_writes_resolved_hparams(shapes_dir, tmp_path):
     hparams = _tiny(shapes_dir, epochs=1)
     workdir = str(tmp_path / "run")
-    train(hparams, workdir)
+    metrics = train(hparams, workdir)
     assert json.load(open(os.path.join(workdir, "hparams.json"))) == hparams
+    stamp = os.path.getmtime(os.path.join(workdir, "model", "model.weights.h5"))
+    assert train(hparams, workdir) == metrics  # a finished run is not trained again
+    assert os.path.getmtime(os.path.join(workdir, "model", "model.weights.h5")) == stamp
+    with pytest.raises(ValueError, match=r"other hparams \(differences: \['train.epochs'\]"):
+        train(apply_overrides(hparams, ["train.epochs=2"]), workdir)
     with pytest.raises(ValueError, match="unknown model.type 'nope'"):
-        train(apply_overrides(hparams, ["model.type=nope"]), workdir)
+        train(apply_overrides(hparams, ["model.type=nope"]), str(tmp_path / "other"))
 
 
 def test_overrides_are_checked():
@@ -79,7 +96,27 @@ def test_overrides_are_checked():
                                      "data.dir=elsewhere"])
     assert hparams["train"]["epochs"] == 7 and hparams["train"]["learning_rate"] == 1e-3
     assert hparams["data"]["dir"] == "elsewhere"
-    with pytest.raises(KeyError, match="'train.epoch' is not a key"):
+    with pytest.raises(ValueError, match="'train.epoch' is not a key"):
         load_hparams(HPARAMS, ["train.epoch=3"])
     with pytest.raises(ValueError, match="not of the form key=value"):
         load_hparams(HPARAMS, ["train.epochs"])
+
+
+def test_atomic_checkpoint_replaces_the_file_whole(tmp_path):
+    from tfcaption.training.atomic_checkpoint import AtomicCheckpoint
+
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    path = tmp_path / "ckpt" / "last.weights.h5"
+    callback = AtomicCheckpoint(str(path))
+    callback.set_model(model)
+    callback.on_epoch_end(0)
+    before = [w.copy() for w in model.get_weights()]
+    model.layers[0].kernel.assign(np.ones((3, 2)))
+    callback.on_epoch_end(1)
+    assert os.listdir(path.parent) == ["last.weights.h5"]
+    restored = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    restored.load_weights(str(path))
+    np.testing.assert_array_equal(restored.layers[0].kernel.numpy(), np.ones((3, 2)))
+    assert not np.array_equal(before[0], np.ones((3, 2)))
+    with pytest.raises(ValueError, match="must end with .weights.h5"):
+        AtomicCheckpoint(str(tmp_path / "x.h5"))

@@ -3,7 +3,7 @@
 Steps: a CLIP BPE is trained on the training captions (unless ``tokenizer.dir`` names
 one), a :class:`ClipModel` is built from ``model``, trained with
 :class:`ContrastiveClip` under Keras ``fit`` (AdamW, warmup + cosine decay, gradient
-clipping; checkpoint every epoch, resume from ``workdir/backup``), evaluated by
+clipping; an atomic checkpoint every epoch, resume from ``workdir/backup``), evaluated by
 image->text retrieval on the test split and saved as a model dir in ``workdir/model``
 that :func:`tfcaption.backbones.clip_loader.load_clip` reads.
 """
@@ -26,6 +26,7 @@ from tfcaption.models.clip.contrastive_clip import ContrastiveClip
 from tfcaption.models.clip.retrieval import retrieval_recall
 from tfcaption.tokenizers.clip_bpe_trainer import train_clip_bpe
 from tfcaption.tokenizers.clip_tokenizer import load_clip_tokenizer
+from tfcaption.training.atomic_checkpoint import AtomicCheckpoint
 
 MODEL_KEYS = ("image_size", "patch_size", "vision_hidden_dim", "vision_num_layers",
               "vision_num_heads", "vision_intermediate_dim", "text_hidden_dim",
@@ -47,12 +48,15 @@ def _tokenizer(hparams, workdir):
     return load_clip_tokenizer(out)
 
 
-def build_clip_model(model_hparams, tokenizer):
+def clip_model_arguments(model_hparams, tokenizer, source="hparams"):
+    """``model`` hparams -> the :class:`ClipModel` constructor arguments."""
     unknown = sorted(set(model_hparams) - set(MODEL_KEYS) - {"type"})
-    if unknown:
-        raise KeyError(f"model settings {unknown} are not known; known: {list(MODEL_KEYS)}")
+    missing = sorted(set(MODEL_KEYS) - set(model_hparams))
+    if unknown or missing:
+        raise ValueError(f"{source}: model settings unknown {unknown}, missing {missing}; "
+                         f"expected {list(MODEL_KEYS)}")
     m = model_hparams
-    return ClipModel(
+    return dict(
         vision_patch_size=m["patch_size"], vision_hidden_dim=m["vision_hidden_dim"],
         vision_num_layers=m["vision_num_layers"], vision_num_heads=m["vision_num_heads"],
         vision_intermediate_dim=m["vision_intermediate_dim"], vision_image_size=m["image_size"],
@@ -109,7 +113,8 @@ def run(hparams, workdir, extra_callbacks=()):
     keras.utils.set_random_seed(train["seed"])
     tokenizer = _tokenizer(hparams, workdir)
     preprocessor = ImagePreprocessor("clip", hparams["model"]["image_size"])
-    clip = build_clip_model(hparams["model"], tokenizer)
+    arguments = clip_model_arguments(hparams["model"], tokenizer)
+    clip = ClipModel(**arguments)
     model = ContrastiveClip(clip)
     train_pipe = _pipeline(hparams, hparams["data"]["train_split"], tokenizer, preprocessor, True)
     val_pipe = _pipeline(hparams, hparams["data"]["val_split"], tokenizer, preprocessor, False)
@@ -122,13 +127,11 @@ def run(hparams, workdir, extra_callbacks=()):
            "token_ids": tf.fill([2, length], tokenizer.end_token_id)})
     model.optimizer.build(model.trainable_variables)
     callbacks = [
-        keras.callbacks.BackupAndRestore(os.path.join(workdir, "backup")),
-        keras.callbacks.ModelCheckpoint(os.path.join(workdir, "checkpoints",
-                                                     "last.weights.h5"),
-                                        save_weights_only=True),
+        keras.callbacks.BackupAndRestore(os.path.join(workdir, "backup"),
+                                         double_checkpoint=True),
+        AtomicCheckpoint(os.path.join(workdir, "checkpoints", "last.weights.h5")),
         keras.callbacks.TensorBoard(os.path.join(workdir, "logs")),
     ] + list(extra_callbacks)
-    os.makedirs(os.path.join(workdir, "checkpoints"), exist_ok=True)
     history = model.fit(train_ds, validation_data=val_ds, epochs=train["epochs"],
                         callbacks=callbacks, verbose=train.get("verbose", 2))
     metrics = evaluate_retrieval(clip, tokenizer, preprocessor, hparams["data"]["dir"],
@@ -136,7 +139,7 @@ def run(hparams, workdir, extra_callbacks=()):
                                  hparams["model"]["max_sequence_length"])
     metrics["final_train_loss"] = float(history.history["loss"][-1]) if history.history else None
     loaded = LoadedBackbone(model=clip, model_type="clip", preprocessor=preprocessor,
-                            tokenizer=tokenizer, config=dict(hparams["model"]))
+                            tokenizer=tokenizer, config=arguments)
     save_clip(loaded, os.path.join(workdir, "model"))
     atomic_write_text(os.path.join(workdir, "metrics.json"), json.dumps(metrics, indent=2))
     logging.info("test retrieval: %s", metrics)

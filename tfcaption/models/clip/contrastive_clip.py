@@ -15,8 +15,9 @@ class ContrastiveClip(keras.Model):
 
     Batches are dicts with ``images`` (preprocessed) and ``token_ids`` (one caption per
     image; pair ``i`` is the positive of row ``i``, the rest of the batch are negatives).
-    After every update the log temperature is clamped to ``max_logit_scale`` (CLIP's
-    ``ln 100``), as in the original recipe.
+    After every update the log scale is clamped to ``max_logit_scale`` (CLIP's ``ln 100``),
+    as in the original recipe. The ``logit_scale`` metric reports ``exp(logit_scale)``, the
+    factor on cosine similarities (the inverse temperature).
 
     Args:
       clip: a ``ClipModel`` (``encode_image``, ``encode_text``, ``logit_scale``).
@@ -29,7 +30,7 @@ class ContrastiveClip(keras.Model):
         self.max_logit_scale = float(max_logit_scale)
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.accuracy_tracker = keras.metrics.Mean(name="i2t_accuracy")
-        self.scale_tracker = keras.metrics.Mean(name="temperature")
+        self.scale_tracker = keras.metrics.Mean(name="logit_scale")
 
     @property
     def metrics(self):

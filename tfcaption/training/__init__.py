@@ -1,0 +1,1 @@
+"""Training utilities shared by every model family."""
