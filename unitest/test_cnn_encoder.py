@@ -53,3 +53,18 @@ def test_errors_name_the_problem(tmp_path):
         load_cnn_encoder("vgg")
     with pytest.raises(FileNotFoundError, match="nope.h5"):
         load_cnn_encoder("resnet50_pooled", weights=str(tmp_path / "nope.h5"))
+
+
+@pytest.mark.parametrize("name,module", [("resnet50_pooled", "resnet"),
+                                         ("densenet201_pooled", "densenet")])
+def test_preprocessing_is_the_applications_own(name, module):
+    import keras
+    import tensorflow as tf
+
+    loaded = load_cnn_encoder(name, image_size=48)
+    image = np.random.default_rng(3).integers(0, 256, (48, 48, 3), np.uint8)
+    ours = loaded.preprocessor(image).numpy()
+    # the same size, so the resize is the identity and only the normalisation differs
+    resized = tf.image.resize(tf.cast(image, tf.float32), [48, 48], antialias=True).numpy()
+    theirs = getattr(keras.applications, module).preprocess_input(resized.copy())
+    np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-4)
