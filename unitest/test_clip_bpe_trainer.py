@@ -3,7 +3,7 @@ import json
 import pytest
 
 from tfcaption.tokenizers.clip_bpe_trainer import END_OF_TEXT, START_OF_TEXT, train_clip_bpe
-from tfcaption.tokenizers.gpt2_tokenizer import byte_symbols
+from tfcaption.tokenizers.bpe_files import byte_symbols
 
 TEXTS = ["A red circle above a blue square.", "Two green triangles, left of a big star!",
          "a small red circle in the top left"] * 10

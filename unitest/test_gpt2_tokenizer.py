@@ -152,6 +152,17 @@ def test_header_handling_and_unchecked_keras_hub_path(tok, bpe_dir, tmp_path):
     assert by_path.tokenize(VARIED).to_list() == tok.tokenize(VARIED).to_list()
 
 
+def test_save_to_directory_writes_the_files_read(tok, bpe_dir, tmp_path):
+    # by_path holds the header line as its first merge; it is written once.
+    by_path = GPT2Tokenizer(vocabulary=os.path.join(bpe_dir, "vocab.json"),
+                            merges=os.path.join(bpe_dir, "merges.txt"))
+    for i, source in enumerate([tok, by_path]):
+        out = tmp_path / str(i)
+        source.save_to_directory(str(out))
+        for name in ("vocab.json", "merges.txt"):
+            assert (out / name).read_bytes() == open(os.path.join(bpe_dir, name), "rb").read()
+
+
 # ------------------------------------------------------------- detokenize
 def test_detokenize_round_trip_eager(tok):
     texts = VARIED + _random_texts(300, seed=3)

@@ -117,3 +117,11 @@ def test_prepared_shapes_records_carry_ground_truth(shapes_dir):
         assert os.path.isfile(os.path.join(shapes_dir, r["image"]))
         assert r["objects"] and r["background"] in ("plain", "textured")
         assert Image.open(os.path.join(shapes_dir, r["image"])).size == (64, 64)
+
+
+def test_rendering_only_some_splits_gives_the_same_images():
+    full = [r for r in shapes.generate(6, 2, 3, image_size=48, seed=5) if r.split == "test"]
+    only = list(shapes.generate(6, 2, 3, image_size=48, seed=5, splits=("test",)))
+    assert [r.image_id for r in only] == ["test_00000", "test_00001", "test_00002"]
+    assert [r.image_bytes for r in only] == [r.image_bytes for r in full]
+    assert [r.captions for r in only] == [r.captions for r in full]

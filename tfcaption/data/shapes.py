@@ -95,8 +95,13 @@ def sample_objects(rng: np.random.Generator, size: int) -> List[dict]:
 
 
 def generate(num_train: int = 2000, num_val: int = 250, num_test: int = 250,
-             image_size: int = 224, seed: int = 0) -> Iterator[SourceRecord]:
-    """Yields the shapes records (JPEG bytes) for the three splits, in order."""
+             image_size: int = 224, seed: int = 0, splits=("train", "val", "test")
+             ) -> Iterator[SourceRecord]:
+    """Yields the shapes records (JPEG bytes) for the three splits, in order.
+
+    ``splits`` limits which splits are rendered; the others are skipped without changing
+    any image (each image depends only on ``seed`` and its index over all three splits).
+    """
     from tfcaption.data.shapes_captions import make_captions
 
     if image_size < MIN_IMAGE_SIZE:
@@ -106,6 +111,9 @@ def generate(num_train: int = 2000, num_val: int = 250, num_test: int = 250,
             raise ValueError(f"shapes {name} must be >= 0, got {n}")
     index = 0
     for split, count in (("train", num_train), ("val", num_val), ("test", num_test)):
+        if split not in splits:
+            index += count
+            continue
         for i in range(count):
             rng = np.random.default_rng([seed, index])
             index += 1

@@ -14,25 +14,11 @@ Training is deterministic: the same texts and settings give byte-identical files
 """
 
 import json
-import os
 from typing import Iterable, Tuple
 
-from tfcaption.data.captions_file import atomic_write_text
-from tfcaption.tokenizers.gpt2_tokenizer import (END_OF_TEXT, MERGES_FILE, VOCAB_FILE,
-                                                 byte_symbols)
-
-MERGES_HEADER = "#version: 0.2"
-
-
-def _check_texts(texts: Iterable[str]):
-    if isinstance(texts, (str, bytes)):
-        raise TypeError("texts must be an iterable of strings, not a single string")
-    for i, text in enumerate(texts):
-        if isinstance(text, bytes):
-            text = text.decode("utf-8")
-        if not isinstance(text, str):
-            raise TypeError(f"texts[{i}] is {type(text).__name__}, not str")
-        yield text
+from tfcaption.tokenizers.bpe_files import byte_symbols, write_bpe_files
+from tfcaption.tokenizers.gpt2_tokenizer import END_OF_TEXT
+from tfcaption.tokenizers.training_texts import check_training_texts
 
 
 def train_bpe(texts: Iterable[str], out_dir: str, vocab_size: int = 1000,
@@ -55,11 +41,7 @@ def train_bpe(texts: Iterable[str], out_dir: str, vocab_size: int = 1000,
     if vocab_size < 257:
         raise ValueError(f"vocab_size={vocab_size}: must be >= 257 (256 byte symbols and "
                          f"{END_OF_TEXT})")
-    if min_frequency < 1:
-        raise ValueError(f"min_frequency={min_frequency}: must be >= 1")
-    texts = list(_check_texts(texts))
-    if not any(texts):
-        raise ValueError("texts is empty: nothing to train a BPE on")
+    texts = check_training_texts(texts, min_frequency)
 
     tokenizer = Tokenizer(models.BPE())
     tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
@@ -78,11 +60,4 @@ def train_bpe(texts: Iterable[str], out_dir: str, vocab_size: int = 1000,
         raise RuntimeError("trained BPE vocabulary is not bytes + merges + <|endoftext|>: "
                            f"{sorted(set(vocab) ^ set(model['vocab']))[:10]}")
 
-    os.makedirs(out_dir, exist_ok=True)
-    vocab_path = os.path.join(out_dir, VOCAB_FILE)
-    merges_path = os.path.join(out_dir, MERGES_FILE)
-    atomic_write_text(vocab_path, json.dumps(vocab, ensure_ascii=False))
-    atomic_write_text(merges_path,
-                      "".join(f"{line}\n" for line in [MERGES_HEADER] +
-                              [f"{a} {b}" for a, b in merges]))
-    return vocab_path, merges_path
+    return write_bpe_files(out_dir, vocab, [f"{a} {b}" for a, b in merges])

@@ -16,18 +16,14 @@ Face ``tokenizers`` does the normalisation and word splitting.
 """
 
 import collections
-import json
-import os
 from typing import Iterable, Tuple
 
-from tfcaption.data.captions_file import atomic_write_text
-from tfcaption.tokenizers.bpe_trainer import MERGES_HEADER, _check_texts
-from tfcaption.tokenizers.gpt2_tokenizer import MERGES_FILE, VOCAB_FILE, byte_symbols
+from tfcaption.tokenizers.bpe_files import write_bpe_files
+from tfcaption.tokenizers.clip_tokenizer import (END_OF_TEXT, END_OF_WORD, START_OF_TEXT,
+                                                 WORD_PATTERN, clip_byte_symbols)
+from tfcaption.tokenizers.training_texts import check_training_texts
 
-START_OF_TEXT = "<|startoftext|>"
-END_OF_TEXT = "<|endoftext|>"
-END_OF_WORD = "</w>"
-WORD_PATTERN = r"'s|'t|'re|'ve|'m|'ll|'d|\p{L}+|\p{N}|[^\s\p{L}\p{N}]+"
+__all__ = ["train_clip_bpe", "START_OF_TEXT", "END_OF_TEXT"]
 
 
 def _word_counts(texts):
@@ -89,25 +85,12 @@ def train_clip_bpe(texts: Iterable[str], out_dir: str, vocab_size: int = 1000,
     if vocab_size < 514:
         raise ValueError(f"vocab_size={vocab_size}: must be >= 514 (512 byte symbols, "
                          f"{START_OF_TEXT} and {END_OF_TEXT})")
-    if min_frequency < 1:
-        raise ValueError(f"min_frequency={min_frequency}: must be >= 1")
-    texts = list(_check_texts(texts))
-    if not any(texts):
-        raise ValueError("texts is empty: nothing to train a BPE on")
+    texts = check_training_texts(texts, min_frequency)
 
     words = _word_counts(texts)
     merges = _learn_merges(words, vocab_size - 514, min_frequency)
-    symbols = byte_symbols()
     vocab = {}
-    for token in (symbols + [s + END_OF_WORD for s in symbols] + ["".join(m) for m in merges]
+    for token in (clip_byte_symbols() + ["".join(m) for m in merges]
                   + [START_OF_TEXT, END_OF_TEXT]):
         vocab.setdefault(token, len(vocab))
-
-    os.makedirs(out_dir, exist_ok=True)
-    vocab_path = os.path.join(out_dir, VOCAB_FILE)
-    merges_path = os.path.join(out_dir, MERGES_FILE)
-    atomic_write_text(vocab_path, json.dumps(vocab, ensure_ascii=False))
-    atomic_write_text(merges_path,
-                      "".join(f"{line}\n" for line in [MERGES_HEADER] +
-                              [f"{a} {b}" for a, b in merges]))
-    return vocab_path, merges_path
+    return write_bpe_files(out_dir, vocab, [f"{a} {b}" for a, b in merges])

@@ -1,6 +1,7 @@
 """CLIP BPE tokenizer that runs inside TensorFlow graphs, with Hugging Face's ids.
 
-Reads a tokenizer directory in the real CLIP / Hugging Face format:
+Reads a tokenizer directory in the real CLIP / Hugging Face format
+(:mod:`tfcaption.tokenizers.bpe_files`):
 
 - ``vocab.json``: ``{token: id}``; the 256 byte-level symbols, the same 256 with the
   ``"</w>"`` end-of-word suffix, merged tokens, ``<|startoftext|>`` and
@@ -10,8 +11,8 @@ Reads a tokenizer directory in the real CLIP / Hugging Face format:
 
 :class:`ClipTokenizer` subclasses ``keras_hub.tokenizers.CLIPTokenizer`` (so keras-hub
 preprocessors accept it; ``start_token_id`` / ``end_token_id`` come from the vocabulary)
-and fixes its TensorFlow path, found by parity tests against ``transformers``'
-``CLIPTokenizer`` (in transformers 5 ``CLIPTokenizerFast`` is the same class):
+and replaces its TensorFlow path so that ids match ``transformers``' ``CLIPTokenizer``
+(in transformers 5 ``CLIPTokenizerFast`` is the same class):
 
 1. keras-hub 0.32 runs eager calls on the ``tokenizers`` library (ids match Hugging
    Face) but calls inside ``tf.data`` / ``tf.function`` on a TensorFlow path that
@@ -21,8 +22,8 @@ and fixes its TensorFlow path, found by parity tests against ``transformers``'
 2. Here every call takes one TensorFlow path that reproduces Hugging Face's pipeline:
    special tokens are split off the raw text, the rest is NFC-normalised, every run of
    Unicode whitespace becomes one space, text is lower-cased (Unicode), then split with
-   CLIP's pattern ``'s|'t|'re|'ve|'m|'ll|'d|[\\p{L}]+|[\\p{N}]|[^\\s\\p{L}\\p{N}]+``;
-   keras-hub's byte mapping, ``"</w>"`` suffix, BPE merge loop and cache are reused.
+   CLIP's pattern :data:`WORD_PATTERN`; keras-hub's byte mapping, ``"</w>"`` suffix,
+   BPE merge loop and cache are reused.
 
 Known residual differences: TensorFlow's ICU lower-casing predates Unicode 14, so about
 95 recently added capital letters (e.g. U+2C2F) are not lower-cased as Hugging Face
@@ -39,8 +40,6 @@ pools at the first ``<|endoftext|>``, and ``return_padding_mask=True`` gives the
 explicit mask where one is needed.
 """
 
-import json
-import os
 import re
 from typing import Dict, List, Tuple
 
@@ -49,88 +48,45 @@ import keras_hub
 import tensorflow as tf
 import tensorflow_text as tf_text
 
-from tfcaption.tokenizers.gpt2_tokenizer import byte_symbols
+from tfcaption.data.caption_tokens import pad_token_batch
+from tfcaption.tokenizers.bpe_files import byte_symbols, read_bpe_files, write_bpe_files
+from tfcaption.tokenizers.bpe_ids import words_to_ids
+from tfcaption.tokenizers.gpt2_words import UNICODE_WHITESPACE_RUN
+from tfcaption.tokenizers.special_token_split import split_around_special_tokens
 
-VOCAB_FILE = "vocab.json"
-MERGES_FILE = "merges.txt"
 START_OF_TEXT = "<|startoftext|>"
 END_OF_TEXT = "<|endoftext|>"
 END_OF_WORD = "</w>"
 DEFAULT_SEQUENCE_LENGTH = 77
+# CLIP's word pattern, as Hugging Face's pre-tokenizer applies it to normalised text.
+WORD_PATTERN = r"'s|'t|'re|'ve|'m|'ll|'d|\p{L}+|\p{N}|[^\s\p{L}\p{N}]+"
+_KIND = "CLIP"
 
-# What Hugging Face's ``\s`` (Oniguruma, Unicode) matches: Unicode White_Space.
-_WS_RUN = (r"[\t\n\x{0b}\x{0c}\r \x{85}\x{a0}\x{1680}\x{2000}-\x{200a}"
-           r"\x{2028}\x{2029}\x{202f}\x{205f}\x{3000}]+")
-# CLIP's pre-tokenizer pattern, applied after whitespace runs became single spaces.
-_CLIP_WORD = (r"<\|startoftext\|>|<\|endoftext\|>|'s|'t|'re|'ve|'m|'ll|'d|"
-              r"[\p{L}]+|[\p{N}]|[^\s\p{L}\p{N}]+")
-
-
-def _read_text(path: str, what: str) -> str:
-    if not os.path.isfile(path):
-        raise FileNotFoundError(
-            f"{path}: CLIP {what} file not found (a CLIP tokenizer directory holds "
-            f"{VOCAB_FILE} and {MERGES_FILE})")
-    try:
-        with open(path, "rb") as f:
-            return f.read().decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise ValueError(f"{path}: not UTF-8 text ({e})") from None
+# Applied after whitespace runs became single spaces (RE2's ASCII ``\s`` then suffices);
+# special tokens written in other case are lower-cased into special tokens.
+_CLIP_WORD = "|".join([re.escape(START_OF_TEXT), re.escape(END_OF_TEXT), WORD_PATTERN])
 
 
-def read_clip_vocabulary(path: str) -> Dict[str, int]:
-    """Reads and checks a CLIP ``vocab.json``."""
-    try:
-        vocab = json.loads(_read_text(path, "vocabulary"))
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{path}: not valid JSON ({e})") from None
-    if not isinstance(vocab, dict) or not vocab:
-        raise ValueError(f"{path}: expected a non-empty JSON object mapping tokens to ids")
-    seen = {}
-    for token, idx in vocab.items():
-        if isinstance(idx, bool) or not isinstance(idx, int) or idx < 0:
-            raise ValueError(f"{path}: id of token {token!r} is {idx!r}, not an int >= 0")
-        if idx in seen:
-            raise ValueError(f"{path}: tokens {seen[idx]!r} and {token!r} share id {idx}")
-        seen[idx] = token
-    for special in (START_OF_TEXT, END_OF_TEXT):
-        if special not in vocab:
-            raise ValueError(f"{path}: special token {special!r} is missing")
+def clip_byte_symbols() -> List[str]:
+    """The 512 byte-level symbols of a CLIP vocabulary: GPT-2's 256, then the same
+    with the end-of-word suffix ``</w>``."""
     symbols = byte_symbols()
-    missing = [s for s in symbols + [s + END_OF_WORD for s in symbols] if s not in vocab]
-    if missing:
-        raise ValueError(f"{path}: {len(missing)} of the 512 byte-level symbols (with and "
-                         f"without {END_OF_WORD!r}) are missing (first: {missing[:5]}); "
-                         f"not a CLIP BPE vocabulary")
-    return vocab
-
-
-def read_clip_merges(path: str, vocab: Dict[str, int]) -> List[str]:
-    """Reads and checks a CLIP ``merges.txt`` against ``vocab``; drops the header."""
-    lines = _read_text(path, "merges").split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
-    merges = []
-    for line_no, line in enumerate(lines, start=1):
-        line = line.rstrip("\r")
-        if line_no == 1 and line.startswith("#version"):
-            continue
-        parts = line.split(" ")
-        if len(parts) != 2 or not parts[0] or not parts[1]:
-            raise ValueError(f"{path}:{line_no}: expected two tokens separated by one "
-                             f"space, got {line!r}")
-        for token in (parts[0], parts[1], parts[0] + parts[1]):
-            if token not in vocab:
-                raise ValueError(f"{path}:{line_no}: token {token!r} of merge {line!r} is "
-                                 f"not in {VOCAB_FILE}")
-        merges.append(line)
-    return merges
+    return symbols + [s + END_OF_WORD for s in symbols]
 
 
 def read_clip_files(directory: str) -> Tuple[Dict[str, int], List[str]]:
     """Returns ``(vocabulary, merges)`` read and checked from a CLIP directory."""
-    vocab = read_clip_vocabulary(os.path.join(directory, VOCAB_FILE))
-    return vocab, read_clip_merges(os.path.join(directory, MERGES_FILE), vocab)
+    return read_bpe_files(directory, [START_OF_TEXT, END_OF_TEXT], clip_byte_symbols(),
+                          _KIND)
+
+
+def _split_plain(plain: tf.Tensor) -> tf.RaggedTensor:
+    plain = tf_text.normalize_utf8(plain, "NFC")
+    plain = tf.strings.regex_replace(plain, UNICODE_WHITESPACE_RUN, " ")
+    plain = tf.strings.lower(plain, encoding="utf-8")
+    words = tf_text.regex_split(plain, _CLIP_WORD, _CLIP_WORD)
+    # Keep only pattern matches: the gaps between them are single spaces.
+    return tf.ragged.boolean_mask(words, tf.not_equal(tf.strings.strip(words), ""))
 
 
 @tf.autograph.experimental.do_not_convert
@@ -141,30 +97,7 @@ def split_clip_words(text: tf.Tensor, special_tokens=()) -> tf.RaggedTensor:
     other run is NFC-normalised, whitespace-collapsed, lower-cased and split with
     CLIP's pattern (whitespace between pieces is dropped).
     """
-    text = tf.convert_to_tensor(text, tf.string)
-    if special_tokens:
-        ordered = sorted(special_tokens, key=len, reverse=True)
-        pattern = "|".join(re.escape(t) for t in ordered)
-        pieces = tf_text.regex_split(text, pattern, pattern)
-        flat = pieces.flat_values
-        is_special = tf.reduce_any(
-            tf.equal(flat[:, None], tf.constant(ordered)[None, :]), axis=1)
-        piece_splits = pieces.row_splits
-    else:
-        flat = text
-        is_special = tf.zeros(tf.shape(text), tf.bool)
-        piece_splits = tf.range(tf.size(text, out_type=tf.int64) + 1)
-    plain = tf.where(is_special, "", flat)
-    plain = tf_text.normalize_utf8(plain, "NFC")
-    plain = tf.strings.regex_replace(plain, _WS_RUN, " ")
-    plain = tf.strings.lower(plain, encoding="utf-8")
-    words = tf_text.regex_split(plain, _CLIP_WORD, _CLIP_WORD)
-    # Keep only pattern matches: the gaps between them are single spaces.
-    words = tf.ragged.boolean_mask(words, tf.not_equal(tf.strings.strip(words), ""))
-    specials = tf.RaggedTensor.from_row_lengths(
-        tf.boolean_mask(flat, is_special), tf.cast(is_special, tf.int64))
-    words = tf.concat([words, specials], axis=1)  # a piece is either special or plain
-    return tf.RaggedTensor.from_row_splits(words, piece_splits).merge_dims(1, 2)
+    return split_around_special_tokens(text, special_tokens, _split_plain)
 
 
 @keras.saving.register_keras_serializable(package="tfcaption")
@@ -205,13 +138,7 @@ class ClipTokenizer(keras_hub.tokenizers.CLIPTokenizer):
         """Writes ``vocab.json`` + ``merges.txt`` in the Hugging Face / OpenAI format
         (keras-hub's ``save_assets`` writes ``vocabulary.json`` instead)."""
         self._check_vocabulary()
-        os.makedirs(directory, exist_ok=True)
-        vocab = dict(sorted(self.vocabulary.items(), key=lambda item: item[1]))
-        with open(os.path.join(directory, VOCAB_FILE), "w", encoding="utf-8") as f:
-            json.dump(vocab, f, ensure_ascii=False)
-        with open(os.path.join(directory, MERGES_FILE), "w", encoding="utf-8") as f:
-            f.write("#version: 0.2\n")
-            f.writelines(merge + "\n" for merge in self.merges)
+        write_bpe_files(directory, self.vocabulary, self.merges)
 
     @tf.autograph.experimental.do_not_convert
     def tokenize(self, inputs):
@@ -238,21 +165,7 @@ class ClipTokenizer(keras_hub.tokenizers.CLIPTokenizer):
     @tf.autograph.experimental.do_not_convert
     def _tokenize_batch(self, text):
         with tf.device("/cpu:0"):
-            words = split_clip_words(text, self.unsplittable_tokens)
-            flat = words.flat_values
-            cached = self.cache.lookup(flat)
-            unseen = tf.math.reduce_any(tf.equal(cached, "") & tf.not_equal(flat, ""))
-
-            def merge_unseen():
-                self._bpe_merge_and_update_cache_tf(tf.boolean_mask(flat, tf.equal(cached, "")))
-                return self.cache.lookup(flat)
-
-            merged = tf.cond(unseen, merge_unseen, lambda: cached)
-            tokens = tf.strings.split(merged, sep=" ")
-            if self.compute_dtype != "string":
-                tokens = tf.cast(self.token_to_id_map.lookup(tokens), self.compute_dtype)
-            return tf.RaggedTensor.from_row_splits(
-                tokens.flat_values, tf.gather(tokens.row_splits, words.row_splits))
+            return words_to_ids(self, split_clip_words(text, self.unsplittable_tokens))
 
     @tf.autograph.experimental.do_not_convert
     def pack(self, texts, sequence_length: int = DEFAULT_SEQUENCE_LENGTH,
@@ -274,18 +187,10 @@ class ClipTokenizer(keras_hub.tokenizers.CLIPTokenizer):
         if text.shape.rank != 1:
             raise ValueError(f"pack() takes a 1-D batch of strings, got shape {text.shape}")
         with tf.device("/cpu:0"):
-            ids = tf.cast(self.tokenize(text), tf.int32)[:, : sequence_length - 2]
-            batch = ids.nrows()
-            start = tf.fill([batch, 1], tf.constant(self.start_token_id, tf.int32))
-            end = tf.fill([batch, 1], tf.constant(self.end_token_id, tf.int32))
-            rows = tf.concat([start, ids, end], axis=1)
-            packed = rows.to_tensor(default_value=self.end_token_id,
-                                    shape=[None, sequence_length])
-            if not return_padding_mask:
-                return packed
-            mask = tf.ones_like(rows, tf.bool).to_tensor(default_value=False,
-                                                         shape=[None, sequence_length])
-            return packed, mask
+            packed, mask = pad_token_batch(self.tokenize(text), sequence_length,
+                                           self.end_token_id, self.start_token_id,
+                                           self.end_token_id)
+            return (packed, mask) if return_padding_mask else packed
 
 
 def load_clip_tokenizer(directory: str, **kwargs) -> ClipTokenizer:
