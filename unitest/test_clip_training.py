@@ -17,7 +17,7 @@ def _tiny(data_dir, epochs=2):
     return apply_overrides(hparams, [
         f"data.dir={data_dir}", f"train.epochs={epochs}", "train.batch_size=8",
         "train.warmup_steps=2", "train.learning_rate=0.002", "train.verbose=0",
-        "model.image_size=32", "model.vision_hidden_dim=32", "model.vision_num_layers=1",
+        "model.image_size=32", "model.patch_size=8", "model.vision_hidden_dim=32", "model.vision_num_layers=1",
         "model.vision_intermediate_dim=64", "model.text_hidden_dim=32",
         "model.text_num_layers=1", "model.text_intermediate_dim=64", "model.projection_dim=16",
         "model.max_sequence_length=24", "tokenizer.vocab_size=600"])

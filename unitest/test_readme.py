@@ -109,8 +109,10 @@ def test_benchmark_command(tmp_path):
 
 @pytest.mark.slow
 def test_clip_training_command_reaches_the_retrieval_target(workdir):
+    prepare, = [c for c in commands() if "--out_dir=data/shapes_clip" in c]
+    assert "dataset shapes: 10500 images kept, 0 records skipped" in run(prepare, workdir)
     cmd, = [c for c in commands() if "tfcaption.train" in c and "clip_shapes" in c]
-    out = run(cmd, workdir, timeout=1800)
+    out = run(cmd, workdir, timeout=2400)
     metrics = json.loads(out[out.rindex("\n{") + 1:])
     assert metrics["num_candidates"] == 250
     assert metrics["R@1"] >= 0.5, metrics
