@@ -21,7 +21,7 @@ from tfcaption.backbones.checkpoint_mismatch_error import CheckpointMismatchErro
 from tfcaption.backbones.clip_loader import load_clip, save_clip  # noqa: E402
 from tfcaption.backbones.clip_model import ClipModel  # noqa: E402
 from tfcaption.backbones.clip_text_pooler import ClipTextPooler  # noqa: E402
-from tfcaption.backbones.model_dir import is_model_dir  # noqa: E402
+from tfcaption.backbones.model_dir import is_model_dir, save_model_dir  # noqa: E402
 from tfcaption.data import image_ops  # noqa: E402
 from tfcaption.tokenizers.clip_tokenizer import ClipTokenizer  # noqa: E402
 from tfcaption.tokenizers.gpt2_tokenizer import byte_symbols  # noqa: E402
@@ -319,20 +319,48 @@ def test_mismatched_keys_are_all_named(tmp_path, tok_dir):
     del state["text_model.encoder.layers.1.mlp.fc2.bias"]
     state["vision_model.encoder.layers.0.self_attn.extra.weight"] = torch.zeros(3)
     state["visual_projection.weight"] = torch.zeros(24, 40)
+    # Wrong shapes that no longer fit the reshape / transpose into the Keras layout:
+    # reported with the checkpoint's own shape, not as a bare numpy error.
+    state["text_model.encoder.layers.0.self_attn.q_proj.weight"] = torch.zeros(32, 24)
+    state["vision_model.embeddings.patch_embedding.weight"] = torch.zeros(48, 3, 8)
     safetensors_torch.save_file(state, os.path.join(path, "model.safetensors"))
     with pytest.raises(CheckpointMismatchError) as info:
         load_clip(path)
     err = info.value
     assert err.missing == ["text_model.encoder.layers.1.mlp.fc2.bias"]
     assert err.unexpected == ["vision_model.encoder.layers.0.self_attn.extra.weight"]
-    assert [m[0] for m in err.mis_shaped] == ["visual_projection.weight"]
-    for key in ("mlp.fc2.bias", "self_attn.extra.weight", "visual_projection.weight"):
+    assert err.mis_shaped == [
+        ("text_model.encoder.layers.0.self_attn.q_proj.weight", (32, 24), (32, 32)),
+        ("vision_model.embeddings.patch_embedding.weight", (48, 3, 8), (48, 3, 8, 8)),
+        ("visual_projection.weight", (24, 40), (24, 48))]
+    for key in ("mlp.fc2.bias", "self_attn.extra.weight", "visual_projection.weight",
+                "q_proj.weight: checkpoint (32, 24) vs expected (32, 32)",
+                "patch_embedding.weight: checkpoint (48, 3, 8) vs expected (48, 3, 8, 8)"):
         assert key in str(err)
 
     bad = {k: v.contiguous() for k, v in hf.state_dict().items()}
     bad["vision_model.embeddings.position_ids"] = torch.zeros(1, 17, dtype=torch.int64)
     safetensors_torch.save_file(bad, os.path.join(path, "model.safetensors"))
     with pytest.raises(ValueError, match="vision_model.embeddings.position_ids.*arange"):
+        load_clip(path)
+
+
+def test_tokenizer_must_fit_the_text_vocabulary(tmp_path, tok_dir):
+    path, _, eos = make_hf(tmp_path, tok_dir, seed=6)
+    config_path = os.path.join(path, "config.json")
+    config = json.load(open(config_path))
+    config["text_config"]["vocab_size"] = eos  # the end token's id has no embedding row
+    json.dump(config, open(config_path, "w"))
+    with pytest.raises(ValueError, match=f"tokenizer id {eos} does not fit"):
+        load_clip(path)
+
+
+def test_model_dir_must_hold_a_clip_model(tmp_path, tok_dir):
+    import keras
+
+    other = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    path = save_model_dir(tmp_path / "not_clip", "clip", other)
+    with pytest.raises(ValueError, match="holds a Sequential, not a ClipModel"):
         load_clip(path)
 
 

@@ -11,6 +11,7 @@ import os
 import shutil
 import types
 
+import keras
 import numpy as np
 import pytest
 import torch
@@ -19,6 +20,7 @@ from tfcaption.backbones.checkpoint_mismatch_error import CheckpointMismatchErro
 from tfcaption.backbones.clip_resnet import CLIP_RESNET_VARIANTS, ClipResNet
 from tfcaption.backbones.clip_resnet_loader import infer_clip_resnet_config, \
     load_clip_resnet, save_clip_resnet
+from tfcaption.backbones.weight_map import WeightMap
 from torch_modified_resnet import ClipWithTextStub, ModifiedResNet, \
     half_conv_and_linear, parameter_counts, randomize
 
@@ -99,6 +101,9 @@ def test_torchscript_parity(tiny):
 
 def test_model_dir_round_trip(tiny_model_dir):
     loaded, path = tiny_model_dir
+    umask = os.umask(0)
+    os.umask(umask)
+    assert os.stat(path).st_mode & 0o777 == 0o777 & ~umask  # as os.mkdir, not mkdtemp's 0700
     again = load_clip_resnet(path)
     assert again.model_type == "clip_resnet" and again.config == loaded.config
     assert again.preprocessor.get_config() == loaded.preprocessor.get_config()
@@ -119,6 +124,7 @@ def test_mismatch_names_missing_unexpected_and_mis_shaped(tiny, tmp_path):
     del state["visual.layer3.0.bn1.running_var"]
     state["visual.layer2.0.conv9.weight"] = torch.randn(3)
     state["visual.layer2.1.conv2.weight"] = torch.randn(16, 16, 1, 1)
+    state["visual.layer2.0.conv3.weight"] = torch.randn(64, 16)  # 2-D: a Linear's layout
     path = str(tmp_path / "bad.pt")
     torch.save(state, path)
     with pytest.raises(CheckpointMismatchError) as info:
@@ -126,10 +132,49 @@ def test_mismatch_names_missing_unexpected_and_mis_shaped(tiny, tmp_path):
     error = info.value
     assert error.missing == ["visual.layer3.0.bn1.running_var"]
     assert error.unexpected == ["visual.layer2.0.conv9.weight"]
-    assert [key for key, _, _ in error.mis_shaped] == ["visual.layer2.1.conv2.weight"]
+    assert error.mis_shaped == [("visual.layer2.0.conv3.weight", (64, 16), (64, 16, 1, 1)),
+                                ("visual.layer2.1.conv2.weight", (16, 16, 1, 1),
+                                 (16, 16, 3, 3))]
     for key in ("layer3.0.bn1.running_var", "layer2.0.conv9.weight", "layer2.1.conv2.weight",
-                path):
+                "layer2.0.conv3.weight: checkpoint (64, 16) vs expected (64, 16, 1, 1)", path):
         assert key in str(error)
+
+
+def test_weight_map_names_forgotten_variables_and_failed_conversions():
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, name="head")],
+                             name="net")
+    head = model.get_layer("head")
+    state = {"head.weight": np.ones((2, 3), np.float32), "head.bias": np.ones(2, np.float32)}
+    weights = WeightMap(state, "ckpt")
+    weights.add(head.kernel, "head.weight", np.transpose, shape=(2, 3))
+    with pytest.raises(ValueError, match=r"maps no checkpoint key .*head/bias"):
+        weights.apply(model=model)
+    weights.add(head.bias, "head.bias")
+    assert weights.apply(model=model) == 2
+    np.testing.assert_array_equal(head.kernel.numpy(), np.ones((3, 2)))
+
+    broken = WeightMap(state, "ckpt")
+    broken.add(head.kernel, "head.weight", lambda w: w.reshape(6, 1), shape=(2, 3))
+    broken.add(head.bias, "head.bias", lambda b: b[5], shape=(2,))
+    with pytest.raises(CheckpointMismatchError) as info:
+        broken.apply(model=model)
+    assert [key for key, _ in info.value.unconvertible] == ["head.bias", "head.weight"]
+    assert "head.bias: IndexError" in str(info.value)
+    assert "head.weight: converts to (6, 1) but net/head/kernel is (3, 2)" in str(info.value)
+
+
+def test_dtype_policy_is_applied_and_serialised():
+    model = ClipResNet(**TINY_CONFIG, dtype="bfloat16")
+    config = model.get_config()
+    assert keras.dtype_policies.get(config["dtype"]).name == "bfloat16"
+    rebuilt = ClipResNet.from_config(config)
+    assert rebuilt.get_config() == config
+    blocks = rebuilt.get_layer("layer2").blocks
+    policies = {layer.dtype_policy.name for layer in [
+        rebuilt.get_layer("conv1"), rebuilt.get_layer("bn1"), blocks[0].conv3,
+        blocks[0].downsample[1], rebuilt.get_layer("attnpool").c_proj]}
+    assert policies == {"bfloat16"}
+    assert keras.backend.standardize_dtype(rebuilt(_images(64, batch=1)).dtype) == "bfloat16"
 
 
 def test_missing_files_are_named(tiny_model_dir, tmp_path):

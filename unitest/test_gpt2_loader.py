@@ -1,6 +1,7 @@
 """GPT-2 loading: parity against Hugging Face ``GPT2LMHeadModel`` in every real layout."""
 
 import json
+import logging
 import os
 import shutil
 
@@ -22,6 +23,11 @@ SENTENCES = ["a red circle above a blue square", "two green triangles on the lef
              "the circle is to the right of the triangle"] * 3
 TINY = dict(n_layer=2, n_embd=64, n_head=4, n_positions=64)
 RTOL = 1e-4  # max|diff| <= RTOL * max|reference|
+# ClipCap's MLP mapping network for a 16-d CLIP embedding and a 2-token prefix (2 * 64).
+CLIP_PROJECT = {"clip_project.model.0.weight": torch.randn(64, 16),
+                "clip_project.model.0.bias": torch.randn(64),
+                "clip_project.model.2.weight": torch.randn(128, 64),
+                "clip_project.model.2.bias": torch.randn(128)}
 
 
 def _reference(vocab_size, seed=0, **overrides):
@@ -103,9 +109,11 @@ def ckpt(tmp_path_factory):
     hf_official = _write_bin_dir(str(root / "hf_official"), reference,
                                  _with_buffers(base, "", TINY["n_layer"], TINY["n_positions"]),
                                  tok_dir)
-    # Official ClipCap .pt: the GPT2LMHeadModel under "gpt." with the old buffers.
+    # Official ClipCap .pt: the GPT2LMHeadModel under "gpt." with the old buffers, next to
+    # the MLP mapping network (Linear, Tanh, Linear) under "clip_project.".
     clipcap = {"gpt." + k: v for k, v in state.items()}
     clipcap = _with_buffers(clipcap, "gpt.transformer.", TINY["n_layer"], TINY["n_positions"])
+    clipcap.update(CLIP_PROJECT)
     bare = str(root / "clipcap_gpt.pt")
     torch.save(clipcap, bare)
     ids, mask = _batch(vocab_size)
@@ -138,7 +146,9 @@ def test_hf_safetensors_dir(ckpt):
 @pytest.mark.parametrize("layout", ["hf_bin", "hf_official", "bare"])
 def test_other_layouts(ckpt, layout):
     # A bare state_dict has no config: num_heads defaults to hidden / 64 (1 here).
-    loaded = load_gpt2(ckpt[layout], config={"num_heads": 4} if layout == "bare" else None)
+    bare = layout == "bare"
+    loaded = load_gpt2(ckpt[layout], config={"num_heads": 4} if bare else None,
+                       prefix="gpt." if bare else None)
     assert loaded.config == _expected_config(ckpt["vocab_size"])
     assert (loaded.tokenizer is None) == (layout == "bare")
     _assert_parity(loaded, ckpt["reference"], ckpt["ids"], ckpt["mask"])
@@ -222,11 +232,83 @@ def test_bad_paths_and_configs(ckpt, tmp_path):
         json.dump({"model_type": "bert", "vocab_size": 10}, f)
     with pytest.raises(ValueError, match=r"bert[/\\]config\.json: model_type is 'bert'"):
         load_gpt2(str(bert))
-    assert load_gpt2(ckpt["bare"]).config["num_heads"] == 1  # 64 / 64
+    assert load_gpt2(ckpt["bare"], prefix="gpt.").config["num_heads"] == 1  # 64 / 64
     with pytest.raises(ValueError, match="not divisible into num_heads=5"):
-        load_gpt2(ckpt["bare"], config={"num_heads": 5})
+        load_gpt2(ckpt["bare"], config={"num_heads": 5}, prefix="gpt.")
     with pytest.raises(ValueError, match=r"unknown GPT-2 config key\(s\) \['n_head'\]"):
-        load_gpt2(ckpt["bare"], config={"n_head": 4})
+        load_gpt2(ckpt["bare"], config={"n_head": 4}, prefix="gpt.")
+
+
+def test_clipcap_checkpoint_needs_the_gpt_prefix(ckpt):
+    with pytest.raises(CheckpointMismatchError) as err:
+        load_gpt2(ckpt["bare"], config={"num_heads": 4})
+    assert err.value.unexpected == sorted(CLIP_PROJECT)
+    assert err.value.missing == [] and err.value.mis_shaped == []
+    with pytest.raises(CheckpointMismatchError, match=r"missing keys.*\n.*gpt2\.\*"):
+        load_gpt2(ckpt["bare"], prefix="gpt2.")
+    loaded = load_gpt2(ckpt["bare"], config={"num_heads": 4}, prefix="gpt.")
+    _assert_parity(loaded, ckpt["reference"], ckpt["ids"], ckpt["mask"])
+
+
+@pytest.mark.parametrize("present,absent", [("vocab.json", "merges.txt"),
+                                            ("merges.txt", "vocab.json")])
+def test_half_a_tokenizer_names_the_missing_file(ckpt, tmp_path, present, absent):
+    hf_dir = tmp_path / "hf"
+    shutil.copytree(ckpt["hf_safe"], hf_dir)
+    os.remove(hf_dir / absent)
+    with pytest.raises(FileNotFoundError, match=rf"missing file: .*hf[/\\]{absent}"):
+        load_gpt2(str(hf_dir))
+    os.remove(hf_dir / present)
+    assert load_gpt2(str(hf_dir)).tokenizer is None
+
+
+def test_tokenizer_must_fit_the_vocabulary(ckpt, tmp_path):
+    hf_dir = tmp_path / "hf"
+    shutil.copytree(ckpt["hf_safe"], hf_dir)
+    vocab = json.loads((hf_dir / "vocab.json").read_text())
+    vocab["extra-token"] = ckpt["vocab_size"]  # one id past the embedding
+    (hf_dir / "vocab.json").write_text(json.dumps(vocab))
+    with pytest.raises(ValueError, match=f"tokenizer id {ckpt['vocab_size']} does not fit"):
+        load_gpt2(str(hf_dir))
+
+
+# --- checkpoint reading ------------------------------------------------------------------
+
+def test_wrapped_checkpoint_logs_what_it_drops(ckpt, tmp_path, caplog):
+    path = str(tmp_path / "wrapped.pt")
+    torch.save({"state_dict": dict(ckpt["state"], step=7, note="x"), "epoch": 3,
+                "optimizer": {"lr": 0.1}}, path)
+    with caplog.at_level(logging.INFO, logger="tfcaption.backbones.checkpoint_reader"):
+        loaded = load_gpt2(path, config={"num_heads": 4})
+    assert "under 'state_dict'" in caplog.text and "['epoch', 'optimizer']" in caplog.text
+    assert "non-tensor entries dropped: ['note', 'step']" in caplog.text
+    _assert_parity(loaded, ckpt["reference"], ckpt["ids"], ckpt["mask"])
+
+
+def test_sharded_checkpoint_rejects_a_key_in_two_shards(ckpt, tmp_path):
+    from safetensors.torch import save_file
+
+    hf_dir = tmp_path / "sharded"
+    shutil.copytree(ckpt["hf_safe"], hf_dir)
+    os.remove(hf_dir / "model.safetensors")
+    state = {k: v.contiguous() for k, v in ckpt["state"].items() if k != "lm_head.weight"}
+    keys = sorted(state)
+    halves = {"model-00001-of-00002.safetensors": keys[:len(keys) // 2],
+              "model-00002-of-00002.safetensors": keys[len(keys) // 2:]}
+    for shard, names in halves.items():
+        save_file({k: state[k] for k in names}, str(hf_dir / shard))
+    index = {"metadata": {}, "weight_map": {k: shard for shard, names in halves.items()
+                                            for k in names}}
+    (hf_dir / "model.safetensors.index.json").write_text(json.dumps(index))
+    _assert_parity(load_gpt2(str(hf_dir)), ckpt["reference"], ckpt["ids"], ckpt["mask"])
+
+    repeated = keys[0]
+    save_file({k: state[k] for k in halves["model-00002-of-00002.safetensors"] + [repeated]},
+              str(hf_dir / "model-00002-of-00002.safetensors"))
+    with pytest.raises(ValueError, match=rf"key '{repeated}' is in two shards: "
+                                         r"model-00001-of-00002\.safetensors and "
+                                         r"model-00002-of-00002\.safetensors"):
+        load_gpt2(str(hf_dir))
 
 
 @pytest.mark.slow

@@ -267,6 +267,10 @@ def test_checkpoint_mismatch_names_every_key(masked_lm, tmp_path):
     del state["roberta.encoder.layer.1.output.dense.bias"]
     state["roberta.encoder.layer.0.extra.weight"] = torch.ones(3)
     state["roberta.encoder.layer.0.intermediate.dense.weight"] = torch.ones(100, 64)
+    # Same element count, transposed layout: must not load scrambled.
+    transposed = "roberta.encoder.layer.1.intermediate.dense.weight"
+    assert tuple(state[transposed].shape) == (128, 64)
+    state[transposed] = state[transposed].T.contiguous()
     d = tmp_path / "broken"
     shutil.copytree(src, d)
     os.remove(d / "pytorch_model.bin")
@@ -276,11 +280,35 @@ def test_checkpoint_mismatch_names_every_key(masked_lm, tmp_path):
     error = info.value
     assert error.missing == ["encoder.layer.1.output.dense.bias"]
     assert error.unexpected == ["encoder.layer.0.extra.weight"]
-    assert error.mis_shaped == [("encoder.layer.0.intermediate.dense.weight", (100, 64),
-                                 (64, 128))]
+    assert error.mis_shaped == [
+        ("encoder.layer.0.intermediate.dense.weight", (100, 64), (128, 64)),
+        ("encoder.layer.1.intermediate.dense.weight", (64, 128), (128, 64))]
     for key in ("encoder.layer.1.output.dense.bias", "encoder.layer.0.extra.weight",
-                "encoder.layer.0.intermediate.dense.weight"):
+                "encoder.layer.0.intermediate.dense.weight: checkpoint (100, 64) vs "
+                "expected (128, 64)", "encoder.layer.1.intermediate.dense.weight: "
+                "checkpoint (64, 128) vs expected (128, 64)", "without their 'roberta.'"):
         assert key in str(error)
+
+
+def test_tokenizer_must_fit_the_vocabulary(masked_lm, tmp_path):
+    d = tmp_path / "small_vocab"
+    shutil.copytree(masked_lm[1], d)
+    config = json.loads((d / "config.json").read_text())
+    (d / "config.json").write_text(json.dumps(dict(config, vocab_size=config["vocab_size"] - 1)))
+    with pytest.raises(ValueError, match=f"tokenizer id {config['vocab_size'] - 1} does not"):
+        load_roberta(d)
+
+
+def test_prefixed_and_plain_copies_of_a_key_are_rejected(masked_lm, tmp_path):
+    hf, src = masked_lm
+    state = {k: v.clone() for k, v in hf.state_dict().items() if k != "lm_head.decoder.weight"}
+    state["embeddings.LayerNorm.weight"] = state["roberta.embeddings.LayerNorm.weight"].clone()
+    d = tmp_path / "both"
+    shutil.copytree(src, d)
+    os.remove(d / "pytorch_model.bin")
+    save_file(state, str(d / "model.safetensors"))
+    with pytest.raises(ValueError, match="'embeddings.LayerNorm.weight' both with and without"):
+        load_roberta(d)
 
 
 # ------------------------------------------------------------------ real size

@@ -1,9 +1,8 @@
-"""A small PyTorch reference of the OpenAI CLIP "ModifiedResNet" image tower, for parity tests.
+"""A PyTorch implementation of the OpenAI CLIP "ModifiedResNet" image tower, for parity tests.
 
-Written from the architecture description; module names follow the OpenAI checkpoints
-exactly, so ``state_dict()`` keys are the real ones, including the shortcut
-``downsample`` Sequential whose weight-free average pool is the ``"-1"`` entry (the 1x1 conv
-is ``downsample.0``, its BatchNorm ``downsample.1``).
+Module names are those of the OpenAI checkpoints, so ``state_dict()`` keys are the real
+ones, including the shortcut ``downsample`` Sequential whose weight-free average pool is the
+``"-1"`` entry (the 1x1 conv is ``downsample.0``, its BatchNorm ``downsample.1``).
 """
 
 from collections import OrderedDict

@@ -29,10 +29,12 @@ class AttentionPool2d(layers.Layer):
         self.output_dim = None if output_dim is None else int(output_dim)
         if self.num_heads < 1 or self.embed_dim % self.num_heads:
             raise ValueError(f"num_heads={num_heads} must divide embed_dim={embed_dim}")
-        self.q_proj = layers.Dense(self.embed_dim, name="q_proj")
-        self.k_proj = layers.Dense(self.embed_dim, name="k_proj")
-        self.v_proj = layers.Dense(self.embed_dim, name="v_proj")
-        self.c_proj = layers.Dense(self.output_dim or self.embed_dim, name="c_proj")
+        policy = self.dtype_policy
+        self.q_proj = layers.Dense(self.embed_dim, dtype=policy, name="q_proj")
+        self.k_proj = layers.Dense(self.embed_dim, dtype=policy, name="k_proj")
+        self.v_proj = layers.Dense(self.embed_dim, dtype=policy, name="v_proj")
+        self.c_proj = layers.Dense(self.output_dim or self.embed_dim, dtype=policy,
+                                   name="c_proj")
 
     @property
     def num_tokens(self):

@@ -1,13 +1,15 @@
 """Read PyTorch / safetensors checkpoints into ``{key: numpy array}`` without torch models."""
 
 import json
+import logging
 import os
 import zipfile
 
-import numpy as np
-
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json",
                 "pytorch_model.bin", "pytorch_model.bin.index.json")
+WRAPPERS = ("state_dict", "model", "model_state_dict")
+
+logger = logging.getLogger(__name__)
 
 
 def read_json(path):
@@ -61,12 +63,18 @@ def _read_torch(path):
         except Exception as e:  # torch raises UnpicklingError / RuntimeError variants
             raise ValueError(f"{path}: cannot be read as a PyTorch checkpoint with "
                              f"weights_only=True ({type(e).__name__}: {e})") from e
-    for wrapper in ("state_dict", "model", "model_state_dict"):
+    for wrapper in WRAPPERS:
         if isinstance(state, dict) and wrapper in state and isinstance(state[wrapper], dict):
+            others = sorted(str(key) for key in state if key != wrapper)
+            logger.info("%s: reading the state dict under %r; other top-level entries "
+                        "dropped: %s", path, wrapper, others)
             state = state[wrapper]
     if not isinstance(state, dict):
         raise ValueError(f"{path}: expected a state_dict (dict of tensors), got "
                          f"{type(state).__name__}")
+    dropped = sorted(str(key) for key, value in state.items() if not hasattr(value, "detach"))
+    if dropped:
+        logger.info("%s: non-tensor entries dropped: %s", path, dropped)
     return {key: _to_numpy(value) for key, value in state.items()
             if hasattr(value, "detach")}
 
@@ -82,9 +90,13 @@ def _read_index(path):
     if "weight_map" not in index:
         raise ValueError(f"{path}: missing key 'weight_map'")
     folder = os.path.dirname(path)
-    state = {}
+    state, origin = {}, {}
     for shard in sorted(set(index["weight_map"].values())):
-        state.update(read_state_dict(os.path.join(folder, shard)))
+        for key, value in read_state_dict(os.path.join(folder, shard)).items():
+            if key in state:
+                raise ValueError(f"{path}: key {key!r} is in two shards: {origin[key]} "
+                                 f"and {shard}")
+            state[key], origin[key] = value, shard
     return state
 
 
@@ -106,11 +118,16 @@ def read_state_dict(path) -> dict:
     return _read_torch(path)
 
 
-def strip_prefix(state, prefix):
-    """Drops ``prefix`` from keys that carry it; keys without it are kept as they are."""
-    return {(key[len(prefix):] if key.startswith(prefix) else key): value
-            for key, value in state.items()}
+def strip_prefix(state, prefix, source="checkpoint"):
+    """Drops ``prefix`` from keys that carry it; keys without it are kept as they are.
 
-
-def as_float32(array):
-    return np.asarray(array, dtype=np.float32)
+    Raises ``ValueError`` when a key is held both with and without ``prefix``.
+    """
+    out = {}
+    for key, value in state.items():
+        short = key[len(prefix):] if key.startswith(prefix) else key
+        if short in out:
+            raise ValueError(f"{source}: holds {short!r} both with and without the "
+                             f"{prefix!r} prefix")
+        out[short] = value
+    return out

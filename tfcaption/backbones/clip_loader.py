@@ -10,7 +10,8 @@ A Hugging Face directory (``openai/clip-vit-base-patch32`` layout) holds:
   ``text_model.*``, ``vision_model.*``, ``visual_projection.weight``,
   ``text_projection.weight``, ``logit_scale``; ``*.position_ids`` buffers (in older
   checkpoints) are not weights: they are checked to be ``arange`` and otherwise unused;
-- ``vocab.json`` + ``merges.txt`` (tokenizer; required);
+- ``vocab.json`` + ``merges.txt`` (tokenizer; required; every id must fit
+  ``text_config.vocab_size``);
 - optional ``preprocessor_config.json`` (``crop_size`` = input side; its mean/std must
   be CLIP's, which :class:`ImagePreprocessor` ("clip") applies).
 
@@ -27,8 +28,9 @@ import numpy as np
 from tfcaption.backbones.checkpoint_reader import find_weights_file, read_json, read_state_dict
 from tfcaption.backbones.clip_model import ClipModel
 from tfcaption.backbones.loaded_backbone import LoadedBackbone
-from tfcaption.backbones.model_dir import is_model_dir, load_model_dir, save_model_dir
-from tfcaption.backbones.weight_map import WeightMap, conv_kernel, linear_kernel
+from tfcaption.backbones.model_dir import (check_tokenizer_fits, is_model_dir, load_backbone_dir,
+                                           save_model_dir)
+from tfcaption.backbones.weight_map import WeightMap
 from tfcaption.data import image_ops
 from tfcaption.data.image_preprocessor import ImagePreprocessor
 from tfcaption.tokenizers.clip_tokenizer import END_OF_TEXT, ClipTokenizer
@@ -140,75 +142,58 @@ def _check_position_ids(state, key, length, source):
                          f"than 0..{length - 1} are not supported")
 
 
-def _add_block(weights, block, prefix, num_heads):
+def _add_block(weights, block, prefix):
     """One HF ``CLIPEncoderLayer`` -> keras-hub ``CLIPEncoderLayer``."""
-    attn = block.attention
-    hidden = block.hidden_dim
-    head_dim = hidden // num_heads
-
-    def qkv_kernel(w):
-        return linear_kernel(w).reshape(hidden, num_heads, head_dim)
-
-    def qkv_bias(b):
-        return b.reshape(num_heads, head_dim)
-
-    for name, dense in (("q_proj", attn._query_dense), ("k_proj", attn._key_dense),
-                        ("v_proj", attn._value_dense)):
-        weights.add(dense.kernel, f"{prefix}.self_attn.{name}.weight", qkv_kernel)
-        weights.add(dense.bias, f"{prefix}.self_attn.{name}.bias", qkv_bias)
-    weights.add(attn._output_dense.kernel, f"{prefix}.self_attn.out_proj.weight",
-                lambda w: linear_kernel(w).reshape(num_heads, head_dim, hidden))
-    weights.add(attn._output_dense.bias, f"{prefix}.self_attn.out_proj.bias")
-    for name, norm in (("layer_norm1", block.layer_norm_1), ("layer_norm2", block.layer_norm_2)):
-        weights.add(norm.gamma, f"{prefix}.{name}.weight")
-        weights.add(norm.beta, f"{prefix}.{name}.bias")
-    for name, dense in (("fc1", block.dense_1), ("fc2", block.dense_2)):
-        weights.add(dense.kernel, f"{prefix}.mlp.{name}.weight", linear_kernel)
-        weights.add(dense.bias, f"{prefix}.mlp.{name}.bias")
-
-
-def _add_norm(weights, norm, prefix):
-    weights.add(norm.gamma, prefix + ".weight")
-    weights.add(norm.beta, prefix + ".bias")
+    p = prefix + ".self_attn."
+    weights.add_attention(block.attention, p + "q_proj", p + "k_proj", p + "v_proj",
+                          p + "out_proj")
+    weights.add_layer_norm(block.layer_norm_1, prefix + ".layer_norm1")
+    weights.add_layer_norm(block.layer_norm_2, prefix + ".layer_norm2")
+    weights.add_dense(block.dense_1, prefix + ".mlp.fc1")
+    weights.add_dense(block.dense_2, prefix + ".mlp.fc2")
 
 
 def assign_clip_weights(model: ClipModel, state: dict, source: str) -> int:
-    """Copies an HF ``CLIPModel`` state dict into ``model``; returns arrays assigned.
+    """Copies an HF ``CLIPModel`` state dict into ``model``; returns variables assigned.
 
     Raises :class:`CheckpointMismatchError` naming every missing, unexpected and
     mis-shaped key (nothing is assigned then), ``ValueError`` for non-arange
     ``position_ids`` buffers.
     """
     vision, text = model.vision_encoder, model.text_encoder
-    num_positions = vision.embedding.num_positions
-    _check_position_ids(state, "vision_model.embeddings.position_ids", num_positions, source)
+    emb = vision.embedding
+    _check_position_ids(state, "vision_model.embeddings.position_ids", emb.num_positions, source)
     _check_position_ids(state, "text_model.embeddings.position_ids",
                         model.text_max_sequence_length, source)
     weights = WeightMap(state, source,
                         ignore=[r"(vision|text)_model\.embeddings\.position_ids"])
-    emb = vision.embedding
     weights.add(emb.class_embedding, "vision_model.embeddings.class_embedding")
-    weights.add(emb.patch_embedding.kernel, "vision_model.embeddings.patch_embedding.weight",
-                conv_kernel)
+    weights.add_conv(emb.patch_embedding, "vision_model.embeddings.patch_embedding")
     weights.add(emb.position_embedding.embeddings,
                 "vision_model.embeddings.position_embedding.weight")
-    _add_norm(weights, vision.pre_layer_norm, "vision_model.pre_layrnorm")
+    weights.add_layer_norm(vision.pre_layer_norm, "vision_model.pre_layrnorm")
     for i, block in enumerate(vision.encoder_layers):
-        _add_block(weights, block, f"vision_model.encoder.layers.{i}", model.vision_num_heads)
-    _add_norm(weights, vision.layer_norm, "vision_model.post_layernorm")
+        _add_block(weights, block, f"vision_model.encoder.layers.{i}")
+    weights.add_layer_norm(vision.layer_norm, "vision_model.post_layernorm")
 
     weights.add(text.embedding.token_embedding.embeddings,
                 "text_model.embeddings.token_embedding.weight")
     weights.add(text.embedding.position_embedding.position_embeddings,
                 "text_model.embeddings.position_embedding.weight")
     for i, block in enumerate(text.encoder_layers):
-        _add_block(weights, block, f"text_model.encoder.layers.{i}", model.text_num_heads)
-    _add_norm(weights, text.layer_norm, "text_model.final_layer_norm")
+        _add_block(weights, block, f"text_model.encoder.layers.{i}")
+    weights.add_layer_norm(text.layer_norm, "text_model.final_layer_norm")
 
-    weights.add(model.visual_projection.kernel, "visual_projection.weight", linear_kernel)
-    weights.add(model.text_projection.kernel, "text_projection.weight", linear_kernel)
-    weights.add(model.logit_scale, "logit_scale", lambda v: np.reshape(v, ()))
-    return weights.apply()
+    weights.add_dense(model.visual_projection, "visual_projection")
+    weights.add_dense(model.text_projection, "text_projection")
+    weights.add(model.logit_scale, "logit_scale")
+    # keras-hub's int position_ids variable is a buffer ClipModel sets to arange itself.
+    return weights.apply(model=model, unassigned=[emb.position_ids])
+
+
+def _model_dir_tokenizer(path, model):
+    return check_tokenizer_fits(ClipTokenizer.from_directory(path), model.text_vocabulary_size,
+                                path)
 
 
 def _load_hf_dir(path) -> LoadedBackbone:
@@ -221,6 +206,7 @@ def _load_hf_dir(path) -> LoadedBackbone:
     weights_path = find_weights_file(path)
     tokenizer = ClipTokenizer.from_directory(path)
     kwargs = clip_model_kwargs(config, tokenizer, config_path)
+    check_tokenizer_fits(tokenizer, kwargs["text_vocabulary_size"], path)
     preprocessor = ImagePreprocessor("clip", _image_size(path, kwargs["vision_image_size"]))
     model = ClipModel(**kwargs)
     assign_clip_weights(model, read_state_dict(weights_path), weights_path)
@@ -241,9 +227,7 @@ def load_clip(path) -> LoadedBackbone:
     if not os.path.isdir(path):
         raise FileNotFoundError(f"CLIP checkpoint directory not found: {path}")
     if is_model_dir(path):
-        model, model_type, preprocessor, config = load_model_dir(path, {MODEL_TYPE})
-        return LoadedBackbone(model=model, model_type=model_type, preprocessor=preprocessor,
-                              tokenizer=ClipTokenizer.from_directory(path), config=config)
+        return load_backbone_dir(path, MODEL_TYPE, ClipModel, _model_dir_tokenizer)
     return _load_hf_dir(path)
 
 

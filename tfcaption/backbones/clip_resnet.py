@@ -15,8 +15,8 @@ import keras
 from keras import layers
 
 from tfcaption.backbones.attention_pool_2d import AttentionPool2d
-from tfcaption.backbones.clip_resnet_blocks import BN_EPSILON, BN_MOMENTUM, EXPANSION, \
-    ClipResNetBlocks
+from tfcaption.backbones.clip_resnet_blocks import EXPANSION, ClipResNetBlocks, batch_norm, \
+    conv
 
 # Architectures of the OpenAI releases (what ``clip.model.build_model`` infers from them).
 CLIP_RESNET_VARIANTS = {
@@ -46,10 +46,12 @@ class ClipResNet(keras.Model):
       output_dim: embedding size (``attnpool.c_proj`` outputs).
       heads: attention-pool heads; ``None`` means ``width * 32 // 64`` as in OpenAI's code.
       image_resolution: input side ``R``; must be a multiple of 32.
+      dtype: dtype policy of every layer (a name such as ``"mixed_bfloat16"``, a
+        ``keras.DTypePolicy`` or its config); ``None`` is Keras' global policy.
     """
 
     def __init__(self, stage_blocks=(3, 4, 6, 3), width=64, output_dim=1024, heads=None,
-                 image_resolution=224, **kwargs):
+                 image_resolution=224, dtype=None, **kwargs):
         stage_blocks = tuple(int(n) for n in stage_blocks)
         width, output_dim, image_resolution = int(width), int(output_dim), int(image_resolution)
         if len(stage_blocks) != 4 or min(stage_blocks) < 1:
@@ -60,24 +62,26 @@ class ClipResNet(keras.Model):
             raise ValueError(f"image_resolution must be a positive multiple of 32, "
                              f"got {image_resolution}")
         num_heads = default_heads(width) if heads is None else int(heads)
+        policy = keras.dtype_policies.get(dtype)
 
         images = keras.Input((image_resolution, image_resolution, 3), name="images")
-        x = layers.ZeroPadding2D(1, name="pad1")(images)  # PyTorch's padding=1 at stride 2
-        x = layers.Conv2D(width // 2, 3, strides=2, use_bias=False, name="conv1")(x)
-        x = layers.ReLU(name="relu1")(_stem_bn("bn1")(x))
-        x = layers.Conv2D(width // 2, 3, padding="same", use_bias=False, name="conv2")(x)
-        x = layers.ReLU(name="relu2")(_stem_bn("bn2")(x))
-        x = layers.Conv2D(width, 3, padding="same", use_bias=False, name="conv3")(x)
-        x = layers.ReLU(name="relu3")(_stem_bn("bn3")(x))
-        x = layers.AveragePooling2D(2, name="avgpool")(x)
+        x = layers.ZeroPadding2D(1, dtype=policy, name="pad1")(images)  # PyTorch padding=1
+        x = layers.Conv2D(width // 2, 3, strides=2, use_bias=False, dtype=policy,
+                          name="conv1")(x)
+        x = layers.ReLU(dtype=policy, name="relu1")(batch_norm("bn1", policy)(x))
+        x = conv(width // 2, 3, "conv2", policy)(x)
+        x = layers.ReLU(dtype=policy, name="relu2")(batch_norm("bn2", policy)(x))
+        x = conv(width, 3, "conv3", policy)(x)
+        x = layers.ReLU(dtype=policy, name="relu3")(batch_norm("bn3", policy)(x))
+        x = layers.AveragePooling2D(2, dtype=policy, name="avgpool")(x)
         inplanes = width
         for index, blocks in enumerate(stage_blocks):
             planes = width * 2 ** index
             x = ClipResNetBlocks(inplanes, planes, blocks, stride=1 if index == 0 else 2,
-                                 name=f"layer{index + 1}")(x)
+                                 dtype=policy, name=f"layer{index + 1}")(x)
             inplanes = planes * EXPANSION
         features = AttentionPool2d(image_resolution // 32, width * 32, num_heads, output_dim,
-                                   name="attnpool")(x)
+                                   dtype=policy, name="attnpool")(x)
         super().__init__(inputs=images, outputs=features, **kwargs)
 
         self.stage_blocks = stage_blocks
@@ -86,6 +90,7 @@ class ClipResNet(keras.Model):
         self.heads = None if heads is None else num_heads
         self.num_heads = num_heads
         self.image_resolution = image_resolution
+        self.layer_dtype_policy = policy
 
     @classmethod
     def from_variant(cls, variant, **kwargs):
@@ -113,13 +118,9 @@ class ClipResNet(keras.Model):
             "output_dim": self.output_dim,
             "heads": self.heads,
             "image_resolution": self.image_resolution,
+            "dtype": keras.dtype_policies.serialize(self.layer_dtype_policy),
         }
 
     @classmethod
     def from_config(cls, config):
         return cls(**config)
-
-
-def _stem_bn(name):
-    return layers.BatchNormalization(axis=-1, epsilon=BN_EPSILON, momentum=BN_MOMENTUM,
-                                     name=name)

@@ -16,13 +16,16 @@ BN_EPSILON = 1e-5
 BN_MOMENTUM = 0.9  # PyTorch's momentum=0.1 (only used when fine-tuning in training mode)
 
 
-def _conv(filters, kernel_size, name):
-    return layers.Conv2D(filters, kernel_size, padding="same", use_bias=False, name=name)
+def conv(filters, kernel_size, name, dtype=None):
+    """A bias-free "same"-padded stride-1 ``Conv2D`` (PyTorch ``Conv2d(bias=False)``)."""
+    return layers.Conv2D(filters, kernel_size, padding="same", use_bias=False, dtype=dtype,
+                         name=name)
 
 
-def _batch_norm(name):
+def batch_norm(name, dtype=None):
+    """``BatchNormalization`` with PyTorch ``BatchNorm2d`` defaults."""
     return layers.BatchNormalization(axis=-1, epsilon=BN_EPSILON, momentum=BN_MOMENTUM,
-                                     name=name)
+                                     dtype=dtype, name=name)
 
 
 def _pooled(shape, stride):
@@ -41,20 +44,22 @@ class _Bottleneck(layers.Layer):
         self.inplanes = int(inplanes)
         self.planes = int(planes)
         self.stride = int(stride)
-        self.conv1 = _conv(self.planes, 1, "conv1")
-        self.bn1 = _batch_norm("bn1")
-        self.conv2 = _conv(self.planes, 3, "conv2")
-        self.bn2 = _batch_norm("bn2")
-        self.avgpool = (layers.AveragePooling2D(self.stride, name="avgpool")
+        policy = self.dtype_policy
+        self.conv1 = conv(self.planes, 1, "conv1", policy)
+        self.bn1 = batch_norm("bn1", policy)
+        self.conv2 = conv(self.planes, 3, "conv2", policy)
+        self.bn2 = batch_norm("bn2", policy)
+        self.avgpool = (layers.AveragePooling2D(self.stride, dtype=policy, name="avgpool")
                         if self.stride > 1 else None)
-        self.conv3 = _conv(self.planes * EXPANSION, 1, "conv3")
-        self.bn3 = _batch_norm("bn3")
+        self.conv3 = conv(self.planes * EXPANSION, 1, "conv3", policy)
+        self.bn3 = batch_norm("bn3", policy)
         self.downsample_pool = None
         self.downsample = None
         if self.stride > 1 or self.inplanes != self.planes * EXPANSION:
-            self.downsample_pool = layers.AveragePooling2D(self.stride, name="downsample_pool")
-            self.downsample = [_conv(self.planes * EXPANSION, 1, "downsample.0"),
-                               _batch_norm("downsample.1")]
+            self.downsample_pool = layers.AveragePooling2D(self.stride, dtype=policy,
+                                                           name="downsample_pool")
+            self.downsample = [conv(self.planes * EXPANSION, 1, "downsample.0", policy),
+                               batch_norm("downsample.1", policy)]
 
     def build(self, input_shape):
         shape = tuple(input_shape)
@@ -119,9 +124,11 @@ class ClipResNetBlocks(layers.Layer):
             raise ValueError(f"a ClipResNetBlocks stage needs >= 1 block, got {blocks}")
         if self.stride < 1:
             raise ValueError(f"stride must be >= 1, got {stride}")
-        self.blocks = [_Bottleneck(self.inplanes, self.planes, self.stride, name="0")]
-        self.blocks += [_Bottleneck(self.planes * EXPANSION, self.planes, 1, name=str(i))
-                        for i in range(1, self.num_blocks)]
+        policy = self.dtype_policy
+        self.blocks = [_Bottleneck(self.inplanes, self.planes, self.stride, dtype=policy,
+                                   name="0")]
+        self.blocks += [_Bottleneck(self.planes * EXPANSION, self.planes, 1, dtype=policy,
+                                    name=str(i)) for i in range(1, self.num_blocks)]
 
     def build(self, input_shape):
         shape = tuple(input_shape)

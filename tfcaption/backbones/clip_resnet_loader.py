@@ -37,8 +37,8 @@ from tfcaption.backbones.checkpoint_reader import read_state_dict
 from tfcaption.backbones.clip_resnet import ClipResNet, default_heads
 from tfcaption.backbones.loaded_backbone import LoadedBackbone
 from tfcaption.backbones.model_dir import CONFIG_FILE, TYPE_KEY, is_model_dir, \
-    load_model_dir, save_model_dir
-from tfcaption.backbones.weight_map import WeightMap, conv_kernel, linear_kernel
+    load_backbone_dir, save_model_dir
+from tfcaption.backbones.weight_map import WeightMap
 from tfcaption.data.image_preprocessor import ImagePreprocessor
 
 MODEL_TYPE = "clip_resnet"
@@ -57,8 +57,6 @@ IGNORED_TEXT_KEYS = (
     r"vocab_size",
 )
 _VIT_MARKERS = ("proj", "class_embedding", "transformer.resblocks.0.ln_1.weight")
-_BN_KEYS = (("gamma", "weight"), ("beta", "bias"), ("moving_mean", "running_mean"),
-            ("moving_variance", "running_var"))
 
 
 def _visual_prefix(state):
@@ -99,50 +97,29 @@ def infer_clip_resnet_config(state, source="checkpoint"):
             "image_resolution": 32 * grid}
 
 
-def _add_conv(weights, conv, key):
-    weights.add(conv.kernel, key, conv_kernel)
-
-
-def _add_bn(weights, bn, key):
-    for ours, theirs in _BN_KEYS:
-        weights.add(getattr(bn, ours), f"{key}.{theirs}")
-
-
-def _add_linear(weights, dense, key):
-    weights.add(dense.kernel, f"{key}.weight", linear_kernel)
-    weights.add(dense.bias, f"{key}.bias")
-
-
 def assign_clip_resnet_weights(model, state, source="checkpoint"):
-    """Copies an OpenAI-format state dict into a built :class:`ClipResNet` (all or nothing)."""
+    """Copies an OpenAI-format state dict into a built :class:`ClipResNet` (all or nothing);
+    returns the number of variables assigned."""
     prefix = _visual_prefix(state)
     ignore = IGNORED_TEXT_KEYS + (re.escape(prefix) + r".*num_batches_tracked",)
     weights = WeightMap(state, source, ignore=ignore)
     for i in (1, 2, 3):
-        _add_conv(weights, model.get_layer(f"conv{i}"), f"{prefix}conv{i}.weight")
-        _add_bn(weights, model.get_layer(f"bn{i}"), f"{prefix}bn{i}")
+        weights.add_conv(model.get_layer(f"conv{i}"), f"{prefix}conv{i}")
+        weights.add_batch_norm(model.get_layer(f"bn{i}"), f"{prefix}bn{i}")
     for stage in range(1, 5):
         for index, block in enumerate(model.get_layer(f"layer{stage}").blocks):
             key = f"{prefix}layer{stage}.{index}"
             for i in (1, 2, 3):
-                _add_conv(weights, getattr(block, f"conv{i}"), f"{key}.conv{i}.weight")
-                _add_bn(weights, getattr(block, f"bn{i}"), f"{key}.bn{i}")
+                weights.add_conv(getattr(block, f"conv{i}"), f"{key}.conv{i}")
+                weights.add_batch_norm(getattr(block, f"bn{i}"), f"{key}.bn{i}")
             if block.downsample is not None:
-                _add_conv(weights, block.downsample[0], f"{key}.downsample.0.weight")
-                _add_bn(weights, block.downsample[1], f"{key}.downsample.1")
+                weights.add_conv(block.downsample[0], f"{key}.downsample.0")
+                weights.add_batch_norm(block.downsample[1], f"{key}.downsample.1")
     attnpool = model.get_layer("attnpool")
     weights.add(attnpool.positional_embedding, f"{prefix}attnpool.positional_embedding")
     for name in ("q_proj", "k_proj", "v_proj", "c_proj"):
-        _add_linear(weights, getattr(attnpool, name), f"{prefix}attnpool.{name}")
-    assigned = weights.apply()
-    if assigned != len(model.weights):  # a converter bug, not a checkpoint problem
-        raise RuntimeError(f"assigned {assigned} of {len(model.weights)} ClipResNet variables")
-    return assigned
-
-
-def _loaded(model, preprocessor, config):
-    return LoadedBackbone(model=model, model_type=MODEL_TYPE, preprocessor=preprocessor,
-                          tokenizer=None, config=config)
+        weights.add_dense(getattr(attnpool, name), f"{prefix}attnpool.{name}")
+    return weights.apply(model=model)
 
 
 def load_clip_resnet(path) -> LoadedBackbone:
@@ -158,19 +135,16 @@ def load_clip_resnet(path) -> LoadedBackbone:
         if not is_model_dir(path):
             raise ValueError(f"{path} is not a tfcaption model dir: {CONFIG_FILE} has no "
                              f"{TYPE_KEY!r}; pass a CLIP .pt file or a model dir")
-        model, _, preprocessor, config = load_model_dir(path, expected_types={MODEL_TYPE})
-        if not isinstance(model, ClipResNet):
-            raise ValueError(f"{path}: expected a ClipResNet, got {type(model).__name__}")
-        if preprocessor is None:
-            preprocessor = ImagePreprocessor("clip", model.image_resolution)
-        return _loaded(model, preprocessor, config)
+        return load_backbone_dir(path, MODEL_TYPE, ClipResNet)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"CLIP ResNet checkpoint not found: {path}")
     state = read_state_dict(path)
     config = infer_clip_resnet_config(state, source=path)
     model = ClipResNet(**config, name="clip_resnet")
     assign_clip_resnet_weights(model, state, source=path)
-    return _loaded(model, ImagePreprocessor("clip", config["image_resolution"]), config)
+    return LoadedBackbone(model=model, model_type=MODEL_TYPE,
+                          preprocessor=ImagePreprocessor("clip", config["image_resolution"]),
+                          config=config)
 
 
 def save_clip_resnet(loaded, out_dir):

@@ -21,9 +21,9 @@ lm_head.weight (optional)      (V, D)      must equal wte (tied head)
 P h.i.attn.{bias,masked_bias}              causal-mask buffers of old checkpoints: ignored
 =============================  ==========  ===============================================
 
-HF's ``Conv1D`` stores weights as ``(in, out)``, so kernels are reshaped, never transposed.
-Shapes are checked against the HF layout (adapters below expose the HF shape), so a
-:class:`CheckpointMismatchError` speaks in checkpoint terms.
+HF's ``Conv1D`` stores weights as ``(in, out)``, so kernels are reshaped, never transposed
+(:data:`~tfcaption.backbones.weight_map.CONV1D` layout). Shapes are checked in the HF
+layout before conversion, so a :class:`CheckpointMismatchError` speaks in checkpoint terms.
 """
 
 import re
@@ -32,31 +32,13 @@ import numpy as np
 
 from tfcaption.backbones.checkpoint_mismatch_error import CheckpointMismatchError
 from tfcaption.backbones.gpt2_backbone import DEFAULT_LAYER_NORM_EPSILON
-from tfcaption.backbones.weight_map import WeightMap
+from tfcaption.backbones.weight_map import CONV1D, WeightMap
 
 CONFIG_KEYS = ("vocabulary_size", "num_layers", "num_heads", "hidden_dim",
                "intermediate_dim", "max_sequence_length", "layer_norm_epsilon", "dropout")
 GPT2_HEAD_DIM = 64
 DEFAULT_DROPOUT = 0.1
 _TANH_GELUS = ("gelu_new", "gelu_pytorch_tanh", "gelu_fast")
-
-
-class _HFTarget:
-    """Presents keras variables as one HF-shaped tensor for :class:`WeightMap`.
-
-    ``assign(value)`` splits ``value`` into ``len(variables)`` equal parts along the last
-    axis (c_attn -> q, k, v) and reshapes each (row-major) to its variable's shape.
-    """
-
-    def __init__(self, variables, shape):
-        self.variables = list(variables)
-        self.shape = tuple(shape)
-        self.dtype = self.variables[0].dtype
-
-    def assign(self, value):
-        for variable, part in zip(self.variables,
-                                  np.split(value, len(self.variables), axis=-1)):
-            variable.assign(np.reshape(part, variable.shape))
 
 
 def find_prefix(state, source):
@@ -143,9 +125,8 @@ def assign_weights(backbone, state, prefix, source):
 
     Raises :class:`CheckpointMismatchError` naming every missing, unexpected and
     mis-shaped key, or ``ValueError`` when ``lm_head.weight`` is not tied to ``wte``.
-    Returns the number of checkpoint tensors assigned.
+    Returns the number of variables assigned.
     """
-    hidden = backbone.hidden_dim
     outer = prefix[:-len("transformer.")] if prefix.endswith("transformer.") else prefix
     head_key = outer + "lm_head.weight"
     wmap = WeightMap(state, source, ignore=[re.escape(prefix) + r"h\.\d+\.attn\.(masked_)?bias"])
@@ -154,25 +135,14 @@ def assign_weights(backbone, state, prefix, source):
     for i, block in enumerate(backbone.transformer_layers):
         p = f"{prefix}h.{i}."
         attn = block._self_attention_layer
-        qkv = (attn.query_dense, attn.key_dense, attn.value_dense)
-        plan = [
-            (block._self_attention_layer_norm.gamma, "ln_1.weight"),
-            (block._self_attention_layer_norm.beta, "ln_1.bias"),
-            (_HFTarget([d.kernel for d in qkv], (hidden, 3 * hidden)), "attn.c_attn.weight"),
-            (_HFTarget([d.bias for d in qkv], (3 * hidden,)), "attn.c_attn.bias"),
-            (_HFTarget([attn.output_dense.kernel], (hidden, hidden)), "attn.c_proj.weight"),
-            (attn.output_dense.bias, "attn.c_proj.bias"),
-            (block._feedforward_layer_norm.gamma, "ln_2.weight"),
-            (block._feedforward_layer_norm.beta, "ln_2.bias"),
-            (block._feedforward_intermediate_dense.kernel, "mlp.c_fc.weight"),
-            (block._feedforward_intermediate_dense.bias, "mlp.c_fc.bias"),
-            (block._feedforward_output_dense.kernel, "mlp.c_proj.weight"),
-            (block._feedforward_output_dense.bias, "mlp.c_proj.bias"),
-        ]
-        for target, key in plan:
-            wmap.add(target, p + key)
-    wmap.add(backbone.layer_norm.gamma, prefix + "ln_f.weight")
-    wmap.add(backbone.layer_norm.beta, prefix + "ln_f.bias")
+        wmap.add_layer_norm(block._self_attention_layer_norm, p + "ln_1")
+        wmap.add_dense([attn.query_dense, attn.key_dense, attn.value_dense], p + "attn.c_attn",
+                       layout=CONV1D)
+        wmap.add_dense(attn.output_dense, p + "attn.c_proj", layout=CONV1D)
+        wmap.add_layer_norm(block._feedforward_layer_norm, p + "ln_2")
+        wmap.add_dense(block._feedforward_intermediate_dense, p + "mlp.c_fc", layout=CONV1D)
+        wmap.add_dense(block._feedforward_output_dense, p + "mlp.c_proj", layout=CONV1D)
+    wmap.add_layer_norm(backbone.layer_norm, prefix + "ln_f")
     if head_key in state:
         wmap.mark_used(head_key)
         wte = state.get(prefix + "wte.weight")
@@ -180,7 +150,7 @@ def assign_weights(backbone, state, prefix, source):
             raise ValueError(
                 f"{source}: {head_key} differs from {prefix}wte.weight; untied LM heads are "
                 f"unsupported (GPT-2's head is tied to the token embedding)")
-    return wmap.apply()
+    return wmap.apply(model=backbone)
 
 
 def state_from_backbone(backbone, prefix="transformer."):

@@ -3,7 +3,10 @@
 ``config.json`` holds ``{"tfcaption_model_type": ..., "keras": <serialized model>,
 "preprocessor": <ImagePreprocessor config or null>, "config": {...}}``. Tokenizer files are
 written next to it by the caller. Directories are written atomically: into a temporary
-sibling that replaces the target only when complete.
+sibling that replaces the target only when complete, with the permissions a plain
+``os.mkdir`` would give it.
+
+:func:`load_backbone_dir` is the model-dir branch shared by the backbone loaders.
 """
 
 import json
@@ -14,6 +17,7 @@ import tempfile
 import keras
 
 from tfcaption.backbones.checkpoint_reader import read_json
+from tfcaption.backbones.loaded_backbone import LoadedBackbone
 from tfcaption.data.image_preprocessor import ImagePreprocessor
 
 CONFIG_FILE = "config.json"
@@ -48,6 +52,7 @@ def save_model_dir(out_dir, model_type, model, preprocessor=None, config=None,
             json.dump(payload, f, indent=1)
         if write_extra is not None:
             write_extra(tmp)
+        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp creates it 0700
         if os.path.exists(out_dir):
             old = tempfile.mkdtemp(prefix=".old-", dir=parent)
             os.replace(out_dir, os.path.join(old, "dir"))
@@ -61,8 +66,19 @@ def save_model_dir(out_dir, model_type, model, preprocessor=None, config=None,
     return out_dir
 
 
-def load_model_dir(path, expected_types=None):
-    """Reads a model dir -> ``(model, model_type, preprocessor or None, config dict)``."""
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def load_model_dir(path, expected_types=None, expected_class=None):
+    """Reads a model dir -> ``(model, model_type, preprocessor or None, config dict)``.
+
+    ``expected_types``: allowed ``tfcaption_model_type`` values; ``expected_class``: the
+    class the deserialised model must be an instance of. Either mismatch raises
+    ``ValueError`` naming the directory.
+    """
     path = os.fspath(path)
     payload = read_json(os.path.join(path, CONFIG_FILE))
     model_type = payload.get(TYPE_KEY)
@@ -76,7 +92,36 @@ def load_model_dir(path, expected_types=None):
     if not os.path.isfile(weights):
         raise FileNotFoundError(f"missing file: {weights}")
     model = keras.saving.deserialize_keras_object(payload["keras"])
+    if expected_class is not None and not isinstance(model, expected_class):
+        raise ValueError(f"{path}: holds a {type(model).__name__}, not a "
+                         f"{expected_class.__name__}")
     model.load_weights(weights)
     preprocessor = payload.get("preprocessor")
     preprocessor = ImagePreprocessor.from_config(preprocessor) if preprocessor else None
     return model, model_type, preprocessor, payload.get("config", {})
+
+
+def load_backbone_dir(path, model_type, model_class, load_tokenizer=None) -> LoadedBackbone:
+    """A backbone model dir -> :class:`LoadedBackbone`.
+
+    Args:
+      path: the model dir.
+      model_type: its required ``tfcaption_model_type``.
+      model_class: the class the stored model must be.
+      load_tokenizer: ``load_tokenizer(path, model)`` -> tokenizer (or ``None``); ``None``
+        for image-only backbones.
+    """
+    model, model_type, preprocessor, config = load_model_dir(path, {model_type}, model_class)
+    tokenizer = load_tokenizer(path, model) if load_tokenizer is not None else None
+    return LoadedBackbone(model=model, model_type=model_type, preprocessor=preprocessor,
+                          tokenizer=tokenizer, config=config)
+
+
+def check_tokenizer_fits(tokenizer, vocabulary_size, source):
+    """Raises ``ValueError`` when a token id of ``tokenizer`` has no row in a model
+    embedding of ``vocabulary_size`` rows; returns ``tokenizer``."""
+    top = max(tokenizer.vocabulary.values())
+    if top >= vocabulary_size:
+        raise ValueError(f"{source}: tokenizer id {top} does not fit the model's "
+                         f"vocabulary of {vocabulary_size} ids")
+    return tokenizer

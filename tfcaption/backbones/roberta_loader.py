@@ -17,13 +17,11 @@ and mis-shaped keys are all named in one :class:`CheckpointMismatchError`.
 import logging
 import os
 
-import numpy as np
-
 from tfcaption.backbones.checkpoint_reader import (find_weights_file, read_json,
-                                                   read_state_dict)
+                                                   read_state_dict, strip_prefix)
 from tfcaption.backbones.loaded_backbone import LoadedBackbone
-from tfcaption.backbones.model_dir import (is_model_dir, load_model_dir,
-                                           save_model_dir)
+from tfcaption.backbones.model_dir import (check_tokenizer_fits, is_model_dir,
+                                           load_backbone_dir, save_model_dir)
 from tfcaption.backbones.roberta_encoder import RobertaEncoder
 from tfcaption.backbones.weight_map import WeightMap
 from tfcaption.tokenizers.roberta_tokenizer import RobertaTokenizer
@@ -73,97 +71,59 @@ def _hf_settings(config, path):
         "architectures": list(config.get("architectures") or [])}
 
 
-def _shaped(shape, fn=None):
-    """``fn(array)`` reshaped to ``shape``; the raw array when sizes differ (then reported
-    as mis-shaped with the checkpoint's own shape)."""
-    def transform(array):
-        value = fn(array) if fn else array
-        return np.reshape(value, shape) if value.size == np.prod(shape) else array
-    return transform
-
-
 def _embedding_plan(weights, model, offset):
     emb = model.backbone.embeddings
     weights.add(emb.token_embedding.embeddings, "embeddings.word_embeddings.weight")
     table = emb.position_embedding.position_embeddings
+    rows, hidden = tuple(table.shape)
 
     def positions(position_table, token_types):
-        rows = position_table[offset:]
-        if rows.shape != tuple(table.shape) or token_types.shape[-1:] != rows.shape[-1:]:
-            return position_table
-        return rows + token_types[0]  # every token has type 0
+        return position_table[offset:] + token_types[0]  # every token has type 0
 
     weights.add(table, ["embeddings.position_embeddings.weight",
-                        "embeddings.token_type_embeddings.weight"], positions)
-    norm = model.backbone.embeddings_layer_norm
-    weights.add(norm.gamma, "embeddings.LayerNorm.weight")
-    weights.add(norm.beta, "embeddings.LayerNorm.bias")
+                        "embeddings.token_type_embeddings.weight"], positions,
+                shape=[(rows + offset, hidden), (None, hidden)])
+    weights.add_layer_norm(model.backbone.embeddings_layer_norm, "embeddings.LayerNorm")
 
 
 def _layer_plan(weights, layer, prefix):
-    attention = layer._self_attention_layer
-    dense = {"query": attention.query_dense, "key": attention.key_dense,
-             "value": attention.value_dense,
-             "output.dense": attention.output_dense}
-    for name, target in dense.items():
-        key = f"{prefix}.attention.self.{name}" if name != "output.dense" \
-            else f"{prefix}.attention.output.dense"
-        weights.add(target.kernel, key + ".weight",
-                    _shaped(tuple(target.kernel.shape), np.transpose))
-        weights.add(target.bias, key + ".bias", _shaped(tuple(target.bias.shape)))
-    pairs = [(layer._self_attention_layer_norm, "attention.output.LayerNorm"),
-             (layer._feedforward_layer_norm, "output.LayerNorm")]
-    for norm, name in pairs:
-        weights.add(norm.gamma, f"{prefix}.{name}.weight")
-        weights.add(norm.beta, f"{prefix}.{name}.bias")
-    for target, name in [(layer._feedforward_intermediate_dense, "intermediate.dense"),
-                         (layer._feedforward_output_dense, "output.dense")]:
-        weights.add(target.kernel, f"{prefix}.{name}.weight",
-                    _shaped(tuple(target.kernel.shape), np.transpose))
-        weights.add(target.bias, f"{prefix}.{name}.bias")
-
-
-def _unprefixed(state, source):
-    """Drops the ``roberta.`` prefix of ``RobertaFor*`` checkpoints."""
-    if not any(key.startswith(PREFIX) for key in state):
-        return state
-    out = {}
-    for key, value in state.items():
-        short = key[len(PREFIX):] if key.startswith(PREFIX) else key
-        if short in out:
-            raise ValueError(f"{source}: holds {short!r} both with and without the "
-                             f"{PREFIX!r} prefix")
-        out[short] = value
-    return out
+    p = f"{prefix}.attention."
+    weights.add_attention(layer._self_attention_layer, p + "self.query", p + "self.key",
+                          p + "self.value", p + "output.dense")
+    weights.add_layer_norm(layer._self_attention_layer_norm, p + "output.LayerNorm")
+    weights.add_dense(layer._feedforward_intermediate_dense, f"{prefix}.intermediate.dense")
+    weights.add_dense(layer._feedforward_output_dense, f"{prefix}.output.dense")
+    weights.add_layer_norm(layer._feedforward_layer_norm, f"{prefix}.output.LayerNorm")
 
 
 def _tokenizer(path, vocabulary_size):
-    tokenizer = RobertaTokenizer.from_directory(path)
-    top = max(tokenizer.vocabulary.values())
-    if top >= vocabulary_size:
-        raise ValueError(f"{path}: tokenizer id {top} does not fit the model's "
-                         f"vocab_size={vocabulary_size}")
-    return tokenizer
+    return check_tokenizer_fits(RobertaTokenizer.from_directory(path), vocabulary_size, path)
+
+
+def _model_dir_tokenizer(path, model):
+    return _tokenizer(path, model.vocabulary_size)
 
 
 def _load_hf(path):
     config_path = os.path.join(path, "config.json")
     settings, extra = _hf_settings(read_json(config_path), config_path)
     weights_path = find_weights_file(path)
-    state = _unprefixed(read_state_dict(weights_path), weights_path)
+    raw = read_state_dict(weights_path)
+    source = weights_path
+    if any(key.startswith(PREFIX) for key in raw):
+        source += f" (keys named without their {PREFIX!r} prefix)"
+    state = strip_prefix(raw, PREFIX, weights_path)
     tokenizer = _tokenizer(path, settings["vocabulary_size"])
     model = RobertaEncoder(**settings)
 
-    weights = WeightMap(state, weights_path, ignore=IGNORED_KEYS)
+    weights = WeightMap(state, source, ignore=IGNORED_KEYS)
     _embedding_plan(weights, model, extra["position_offset"])
     for index, layer in enumerate(model.backbone.transformer_layers):
         _layer_plan(weights, layer, f"encoder.layer.{index}")
     pooler = any(key.startswith("pooler.") for key in state)
     if pooler:
-        weights.add(model.pooler.kernel, "pooler.dense.weight",
-                    _shaped(tuple(model.pooler.kernel.shape), np.transpose))
-        weights.add(model.pooler.bias, "pooler.dense.bias")
-    weights.apply()
+        weights.add_dense(model.pooler, "pooler.dense")
+    weights.apply(model=model, unassigned=[] if pooler else model.pooler.weights)
     if not pooler:
         logger.warning("%s has no pooler weights (a masked-LM checkpoint such as "
                        "roberta-base): the RoBERTa pooler is freshly initialised",
@@ -188,12 +148,7 @@ def load_roberta(path) -> LoadedBackbone:
         raise FileNotFoundError(f"missing file: {os.path.join(path, 'config.json')}")
     if not is_model_dir(path):
         return _load_hf(path)
-    model, model_type, _, config = load_model_dir(path, expected_types={MODEL_TYPE})
-    if not isinstance(model, RobertaEncoder):
-        raise ValueError(f"{path}: holds a {type(model).__name__}, not a RobertaEncoder")
-    tokenizer = _tokenizer(path, model.vocabulary_size)
-    return LoadedBackbone(model=model, model_type=model_type, tokenizer=tokenizer,
-                          config=config)
+    return load_backbone_dir(path, MODEL_TYPE, RobertaEncoder, _model_dir_tokenizer)
 
 
 def save_roberta(loaded: LoadedBackbone, out_dir) -> str:
