@@ -1,9 +1,10 @@
 """Read PyTorch / safetensors checkpoints into ``{key: numpy array}`` without torch models."""
 
-import json
 import logging
 import os
 import zipfile
+
+from tfcaption.data.captions_file import load_json
 
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json",
                 "pytorch_model.bin", "pytorch_model.bin.index.json")
@@ -16,11 +17,7 @@ def read_json(path):
     """Loads a JSON file, naming it in the error when it is missing or malformed."""
     if not os.path.isfile(path):
         raise FileNotFoundError(f"missing file: {path}")
-    try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{path}: not valid JSON ({e})") from e
+    return load_json(path)
 
 
 def find_weights_file(model_dir):

@@ -10,9 +10,15 @@ from tfcaption.backbones.clip_text_pooler import ClipTextPooler
 ACTIVATIONS = ("quick_gelu", "gelu")
 
 
-def _l2_normalize(x):
-    # As Hugging Face / OpenAI: x / ||x|| (no epsilon).
+def l2_normalize(x):
+    """As Hugging Face / OpenAI: ``x / ||x||`` over the last axis (no epsilon)."""
     return x / ops.sqrt(ops.sum(ops.square(x), axis=-1, keepdims=True))
+
+
+def similarity_logits(image_embeds, text_embeds, logit_scale):
+    """``exp(logit_scale) * cos(image_i, text_j)`` -> ``[num_images, num_texts]``."""
+    scale = ops.exp(ops.cast(logit_scale, image_embeds.dtype))
+    return ops.matmul(l2_normalize(image_embeds), ops.transpose(l2_normalize(text_embeds))) * scale
 
 
 @keras.saving.register_keras_serializable(package="tfcaption")
@@ -176,9 +182,7 @@ class ClipModel(keras.Model):
         exp(logit_scale) * cos(image_i, text_j)`` (``[B_images, B_texts]``)."""
         image_embeds = self.encode_image(inputs["images"], training=training)
         text_embeds = self.encode_text(inputs["token_ids"], training=training)
-        scale = ops.exp(ops.cast(self.logit_scale, image_embeds.dtype))
-        logits = ops.matmul(_l2_normalize(image_embeds),
-                            ops.transpose(_l2_normalize(text_embeds))) * scale
+        logits = similarity_logits(image_embeds, text_embeds, self.logit_scale)
         return {"image_embeds": image_embeds, "text_embeds": text_embeds,
                 "logits_per_image": logits}
 

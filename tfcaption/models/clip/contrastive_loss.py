@@ -2,16 +2,7 @@
 
 from keras import ops
 
-
-def l2_normalize(x, epsilon=1e-12):
-    return x / ops.sqrt(ops.maximum(ops.sum(ops.square(x), axis=-1, keepdims=True), epsilon))
-
-
-def similarity_logits(image_embeds, text_embeds, logit_scale):
-    """``exp(logit_scale) * cos(image_i, text_j)`` -> ``[num_images, num_texts]``."""
-    image = l2_normalize(ops.cast(image_embeds, "float32"))
-    text = l2_normalize(ops.cast(text_embeds, "float32"))
-    return ops.exp(ops.cast(logit_scale, "float32")) * ops.matmul(image, ops.transpose(text))
+from tfcaption.backbones.clip_model import similarity_logits
 
 
 def contrastive_loss(image_embeds, text_embeds, logit_scale):
@@ -19,7 +10,8 @@ def contrastive_loss(image_embeds, text_embeds, logit_scale):
 
     Returns ``(loss, logits_per_image)``.
     """
-    logits = similarity_logits(image_embeds, text_embeds, logit_scale)
+    logits = similarity_logits(ops.cast(image_embeds, "float32"),
+                               ops.cast(text_embeds, "float32"), logit_scale)
     labels = ops.arange(ops.shape(logits)[0])
     image_to_text = ops.sparse_categorical_crossentropy(labels, logits, from_logits=True)
     text_to_image = ops.sparse_categorical_crossentropy(
