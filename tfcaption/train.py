@@ -22,6 +22,7 @@ from tfcaption.hparams import load_hparams, save_hparams
 
 TRAINERS = {
     "clip": "tfcaption.models.clip.clip_training",
+    "clipcap": "tfcaption.models.clipcap.clipcap_training",
 }
 
 flags.DEFINE_string("hparams", None, "Path to an hparams JSON file.")

@@ -1,0 +1,66 @@
+"""Keras ``fit`` wrapper that trains a prefix captioner with the masked caption loss."""
+
+import keras
+import tensorflow as tf
+
+from tfcaption.models.clipcap.caption_loss import caption_loss
+
+
+@keras.saving.register_keras_serializable(package="tfcaption")
+class CaptionLmTrainer(keras.Model):
+    """Teacher-forced training of ``captioner`` (e.g. :class:`ClipCapModel`).
+
+    Batches are ``{"prefix", "token_ids", "padding_mask"}``; the loss is the mean
+    cross-entropy over real caption tokens (:func:`caption_loss`), so the end-of-caption
+    token is learned and padding never is. Under a ``mixed_float16`` policy the loss is
+    scaled by the optimizer (Keras wraps it in a ``LossScaleOptimizer``). Only the
+    captioner's trainable weights are updated (the mapper alone with ``only_prefix``).
+
+    Metrics: ``loss`` (token-weighted mean over the epoch) and ``token_accuracy``.
+    """
+
+    def __init__(self, captioner, **kwargs):
+        super().__init__(**kwargs)
+        self.captioner = captioner
+        self.loss_tracker = keras.metrics.Mean(name="loss")
+        self.accuracy_tracker = keras.metrics.Mean(name="token_accuracy")
+
+    @property
+    def metrics(self):
+        return [self.loss_tracker, self.accuracy_tracker]
+
+    def call(self, inputs, training=None):
+        return self.captioner(inputs, training=training)
+
+    def _update(self, loss, accuracy, count):
+        self.loss_tracker.update_state(loss, sample_weight=count)
+        self.accuracy_tracker.update_state(accuracy, sample_weight=count)
+        return {m.name: m.result() for m in self.metrics}
+
+    def train_step(self, data):
+        data, _, _ = keras.utils.unpack_x_y_sample_weight(data)
+        variables = self.captioner.trainable_variables
+        with tf.GradientTape() as tape:
+            logits = self.captioner(data, training=True)
+            loss, accuracy, count = caption_loss(logits, data["token_ids"],
+                                                 data["padding_mask"])
+            scaled = self.optimizer.scale_loss(loss)
+        grads = tape.gradient(scaled, variables)
+        self.optimizer.apply(grads, variables)
+        return self._update(loss, accuracy, count)
+
+    def test_step(self, data):
+        data, _, _ = keras.utils.unpack_x_y_sample_weight(data)
+        logits = self.captioner(data, training=False)
+        return self._update(*caption_loss(logits, data["token_ids"], data["padding_mask"]))
+
+    def get_config(self):
+        config = super().get_config()
+        config["captioner"] = keras.saving.serialize_keras_object(self.captioner)
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["captioner"] = keras.saving.deserialize_keras_object(config["captioner"])
+        return cls(**config)

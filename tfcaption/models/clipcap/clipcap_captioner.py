@@ -1,0 +1,132 @@
+"""ClipCap with what it needs to caption: tokenizer, optional CLIP image encoder, defaults."""
+
+import dataclasses
+
+import numpy as np
+import tensorflow as tf
+
+from tfcaption.decoding.decoding_config import DecodingConfig
+
+
+class ClipCapCaptioner:
+    """Captions images (or CLIP embeddings) with a :class:`ClipCapModel`.
+
+    Args:
+      model: the :class:`ClipCapModel`.
+      tokenizer: its GPT-2 tokenizer (ids -> text).
+      image_encoder: a ``LoadedBackbone`` whose model has ``encode_image`` (a CLIP from
+        :mod:`tfcaption.backbones`), with its ``preprocessor``; None for a model used on
+        precomputed embeddings only.
+      stop_token_ids: default stop tokens when a decoding setting names none (the
+        official checkpoints stop at ``"."``; models trained here at ``<|endoftext|>``).
+      strip_token_ids: ids dropped from the end of a caption's text (end-of-text).
+      jit_compile: compile decoding (and image encoding) with XLA.
+    """
+
+    def __init__(self, model, tokenizer, image_encoder=None, stop_token_ids=None,
+                 strip_token_ids=None, jit_compile=True):
+        self.model = model
+        self.tokenizer = tokenizer
+        self.image_encoder = image_encoder
+        end = getattr(tokenizer, "end_token_id", None)
+        default = () if end is None else (int(end),)
+        self.stop_token_ids = tuple(int(i) for i in (stop_token_ids or default))
+        self.strip_token_ids = tuple(int(i) for i in (strip_token_ids or default))
+        self.jit_compile = bool(jit_compile)
+        self._encode = None
+
+    @property
+    def preprocessor(self):
+        return None if self.image_encoder is None else self.image_encoder.preprocessor
+
+    def decoding_config(self, decoding="greedy", **overrides) -> DecodingConfig:
+        """The decoding setting, with this model's stop tokens when it names none."""
+        config = DecodingConfig.parse(decoding, **overrides)
+        if not config.stop_token_ids:
+            config = dataclasses.replace(config, stop_token_ids=self.stop_token_ids)
+        return config
+
+    # --- inputs ------------------------------------------------------------------------
+    def encode_images(self, images):
+        """Preprocessed images ``[B, H, W, 3]`` -> CLIP embeddings ``[B, prefix_dim]``."""
+        if self.image_encoder is None:
+            raise ValueError("this ClipCap model has no image encoder: pass CLIP embeddings "
+                             f"of shape [batch, {self.model.prefix_dim}]")
+        if self._encode is None:
+            self._encode = tf.function(self.image_encoder.model.encode_image,
+                                       jit_compile=self.jit_compile, reduce_retracing=True)
+        return tf.cast(self._encode(tf.convert_to_tensor(images, tf.float32)), tf.float32)
+
+    def load_images(self, paths):
+        """Image files -> preprocessed ``[B, H, W, 3]`` (errors name the file)."""
+        if self.preprocessor is None:
+            raise ValueError("this ClipCap model has no image encoder to caption files with")
+        images = []
+        for path in paths:
+            try:
+                images.append(self.preprocessor.from_bytes(tf.io.read_file(path)))
+            except (tf.errors.InvalidArgumentError, tf.errors.NotFoundError) as error:
+                raise ValueError(f"{path}: not a readable image ({error.message})") from None
+        return tf.stack(images)
+
+    def prefix_inputs(self, inputs):
+        """Paths, preprocessed images or embeddings -> float32 ``[B, prefix_dim]``."""
+        if isinstance(inputs, str):
+            inputs = [inputs]
+        if isinstance(inputs, (list, tuple)) and inputs and isinstance(inputs[0], str):
+            return self.encode_images(self.load_images(inputs))
+        x = tf.convert_to_tensor(inputs, tf.float32)
+        if x.shape.rank == 4:
+            return self.encode_images(x)
+        if x.shape.rank == 2 and x.shape[-1] == self.model.prefix_dim:
+            return x
+        raise ValueError(f"expected image paths, images [B, H, W, 3] or CLIP embeddings "
+                         f"[B, {self.model.prefix_dim}], got shape {tuple(x.shape)}")
+
+    # --- decoding ----------------------------------------------------------------------
+    def generate(self, inputs, decoding="greedy", return_ids=False, return_scores=False,
+                 batch_size=64, seed=0, **overrides):
+        """Captions ``inputs`` (image paths, preprocessed images or CLIP embeddings).
+
+        ``decoding`` is a :class:`DecodingConfig`, a dict or a method name ("greedy",
+        "beam", "sample", "top_p", "top_k"); ``overrides`` set its fields
+        (``beam_size=3``, ``num_return_sequences=2``, ``max_length=20``, ...).
+
+        Returns a list of strings, or of lists of strings when
+        ``num_return_sequences > 1``; with ``return_ids`` / ``return_scores`` a dict
+        ``{"captions", "token_ids", "scores"}`` (ids cut at each caption's length).
+        """
+        config = self.decoding_config(decoding, **overrides)
+        function = self.model.generate_function(config, jit_compile=self.jit_compile)
+        prefix = self.prefix_inputs(inputs)
+        ids, scores = [], []
+        for start in range(0, int(prefix.shape[0]), batch_size):
+            step_seed = tf.constant([int(seed), start], tf.int32)
+            result = function(prefix[start:start + batch_size], step_seed)
+            lengths = result.lengths.numpy()
+            tokens = result.token_ids.numpy()
+            for row, row_lengths in zip(tokens, lengths):
+                ids.append([row[r, :n].tolist() for r, n in enumerate(row_lengths)])
+            scores.extend(result.scores.numpy().tolist())
+        captions = [[self.detokenize(seq) for seq in row] for row in ids]
+        if config.num_return_sequences == 1:
+            captions = [row[0] for row in captions]
+        if not (return_ids or return_scores):
+            return captions
+        out = {"captions": captions}
+        if return_ids:
+            out["token_ids"] = ids
+        if return_scores:
+            out["scores"] = np.asarray(scores, np.float32)
+        return out
+
+    def detokenize(self, token_ids):
+        """One generated sequence (list of ids) -> its text, without a trailing
+        end-of-text token, stripped of surrounding spaces."""
+        token_ids = list(token_ids)
+        while token_ids and token_ids[-1] in self.strip_token_ids:
+            token_ids = token_ids[:-1]
+        if not token_ids:
+            return ""
+        text = self.tokenizer.detokenize(tf.constant(token_ids, tf.int32))
+        return text.numpy().decode("utf-8").strip()

@@ -1,0 +1,196 @@
+"""``model.type = "clipcap"``: two-stage ClipCap training (CLIP embeddings cached once).
+
+Steps:
+
+1. the CLIP image encoder (``model.clip``) embeds every image of the train/val/test
+   splits once, into a feature cache (``data.features_dir``, default
+   ``workdir/features``; resumable);
+2. the tokenizer: ``tokenizer.dir``, else the GPT-2 checkpoint's, else a GPT-2-format
+   BPE trained on the training captions (``workdir/tokenizer``);
+3. GPT-2 from ``model.gpt2.path`` or a random one from the config there, the mapping
+   network, and Keras ``fit`` with :class:`CaptionLmTrainer` (AdamW, linear warmup and
+   decay, optional gradient clipping and mixed precision); an atomic checkpoint and a
+   backup every epoch (rerunning resumes), TensorBoard logs, validation loss and a few
+   sample captions every ``train.sample_every`` epochs;
+4. test-split captions (``eval.decoding``), scored with the ``shapes`` scorer when the
+   records carry ``objects``; the model dir (with the CLIP inside) in ``workdir/model``
+   and ``metrics.json``.
+"""
+
+import json
+import os
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tfcaption.backbones.clip_image_encoder import load_clip_image_encoder
+from tfcaption.data.caption_pipeline import CaptionPipeline
+from tfcaption.data.captions_file import CAPTIONS_FILE, atomic_write_text, read_captions_jsonl
+from tfcaption.data.feature_cache import FeatureCache
+from tfcaption.data.feature_reader import META_FILE
+from tfcaption.data.shapes_scorer import score_dataset
+from tfcaption.models.clipcap.caption_lm_trainer import CaptionLmTrainer
+from tfcaption.models.clipcap.clipcap_builder import build_clipcap, load_or_build_gpt2
+from tfcaption.models.clipcap.clipcap_captioner import ClipCapCaptioner
+from tfcaption.models.clipcap.clipcap_model_dir import save_clipcap
+from tfcaption.tokenizers.bpe_trainer import train_bpe
+from tfcaption.tokenizers.gpt2_tokenizer import load_gpt2_tokenizer
+from tfcaption.training.atomic_checkpoint import AtomicCheckpoint
+from tfcaption.training.linear_warmup_schedule import LinearWarmupSchedule
+from tfcaption.training.sample_captions import SampleCaptions
+
+
+def _splits(data):
+    return [data["train_split"], data["val_split"], data["test_split"]]
+
+
+def cache_clip_features(encoder, data, features_dir, batch_size=64, verbose=1):
+    """Embeds the train/val/test images with ``encoder`` into ``features_dir``; returns
+    the embedding size."""
+    encode = tf.function(encoder.model.encode_image, reduce_retracing=True)
+    cache = FeatureCache(features_dir, encode, encoder.preprocessor,
+                         encoder_name=f"{encoder.model_type}:encode_image",
+                         batch_size=batch_size)
+    for split in _splits(data):
+        cache.build(data["dir"], split, verbose=verbose)
+    with open(os.path.join(features_dir, META_FILE)) as f:
+        shape = json.load(f)["feature_shape"]
+    if len(shape) != 1:
+        raise ValueError(f"{features_dir}: cached features have shape {shape}, expected "
+                         f"one embedding vector per image")
+    return int(shape[0])
+
+
+def _tokenizer(hparams, workdir, gpt2_tokenizer):
+    settings = hparams.get("tokenizer", {})
+    if settings.get("dir"):
+        return load_gpt2_tokenizer(settings["dir"])
+    if gpt2_tokenizer is not None:
+        return gpt2_tokenizer
+    out = os.path.join(workdir, "tokenizer")
+    if not os.path.isfile(os.path.join(out, "merges.txt")):
+        records = read_captions_jsonl(os.path.join(hparams["data"]["dir"], CAPTIONS_FILE),
+                                      split=hparams["data"]["train_split"])
+        train_bpe([c for r in records for c in r["captions"]], out,
+                  vocab_size=settings.get("vocab_size", 1000),
+                  min_frequency=settings.get("min_frequency", 2))
+    return load_gpt2_tokenizer(out)
+
+
+def _pipeline(hparams, split, tokenizer, features_dir, shuffle, pairing):
+    data = hparams["data"]
+    return CaptionPipeline(data["dir"], split=split, mode="train", features_dir=features_dir,
+                           tokenize=tokenizer.tokenize, max_length=data["max_length"],
+                           end_id=tokenizer.end_token_id, pad_id=tokenizer.end_token_id,
+                           pairing=pairing, shuffle_buffer=20000 if shuffle else 0,
+                           seed=hparams["train"]["seed"])
+
+
+def _inputs(batch):
+    return {"prefix": batch["features"], "token_ids": batch["token_ids"],
+            "padding_mask": batch["padding_mask"]}
+
+
+def _optimizer(train, total_steps):
+    schedule = LinearWarmupSchedule(train["learning_rate"], train["warmup_steps"], total_steps)
+    optimizer = keras.optimizers.AdamW(schedule, weight_decay=train["weight_decay"],
+                                       global_clipnorm=train.get("clipnorm"))
+    optimizer.exclude_from_weight_decay(var_names=train.get("no_decay", []))
+    return optimizer
+
+
+def eval_features(data, split, features_dir, limit=None):
+    """Cached embeddings, image ids and references of a split, in record order."""
+    pipe = CaptionPipeline(data["dir"], split=split, mode="eval", features_dir=features_dir,
+                           shuffle_buffer=0, deterministic=True)
+    feats, ids, refs = [], [], []
+    for batch in pipe.dataset(256):
+        feats.append(batch["features"].numpy())
+        ids += [i.decode() for i in batch["image_id"].numpy()]
+        refs += [[c.decode() for c in row if c] for row in batch["captions"].numpy()]
+        if limit is not None and len(ids) >= limit:
+            break
+    feats = np.concatenate(feats)
+    if limit is not None:
+        feats, ids, refs = feats[:limit], ids[:limit], refs[:limit]
+    return feats, ids, refs
+
+
+def evaluate_captions(captioner, hparams, features_dir):
+    """Captions the test split; ``shapes`` scores when the records have ``objects``."""
+    data, settings = hparams["data"], hparams.get("eval", {})
+    feats, ids, refs = eval_features(data, data["test_split"], features_dir,
+                                     settings.get("max_images"))
+    captions = captioner.generate(feats, settings.get("decoding", "greedy"),
+                                  batch_size=settings.get("batch_size", 64))
+    metrics = {"num_images": len(ids)}
+    records = read_captions_jsonl(os.path.join(data["dir"], CAPTIONS_FILE),
+                                  split=data["test_split"])
+    if records and all("objects" in r for r in records):
+        metrics["shapes"] = score_dataset(dict(zip(ids, captions)), records)
+    samples = [{"image_id": i, "caption": c, "references": r}
+               for i, c, r in zip(ids, captions, refs)]
+    return metrics, samples
+
+
+def run(hparams, workdir, extra_callbacks=()):
+    """Trains, evaluates and saves; returns the metrics (also in ``metrics.json``)."""
+    data, train = hparams["data"], hparams["train"]
+    keras.utils.set_random_seed(train["seed"])
+    if train.get("mixed_precision"):
+        keras.mixed_precision.set_dtype_policy(train["mixed_precision"])
+    encoder = load_clip_image_encoder(hparams["model"]["clip"])
+    features_dir = data.get("features_dir") or os.path.join(workdir, "features")
+    prefix_dim = cache_clip_features(encoder, data, features_dir,
+                                     verbose=train.get("verbose", 2) and 1)
+    gpt_settings = hparams["model"]["gpt2"]
+    pretrained = load_or_build_gpt2(gpt_settings) if gpt_settings.get("path") else None
+    tokenizer = _tokenizer(hparams, workdir, pretrained and pretrained.tokenizer)
+    gpt2 = pretrained or load_or_build_gpt2(gpt_settings, tokenizer.vocabulary_size())
+    model = build_clipcap(hparams["model"], prefix_dim, gpt2.model)
+    captioner = ClipCapCaptioner(model, tokenizer, image_encoder=encoder,
+                                 jit_compile=train.get("jit_compile", True))
+    trainer = CaptionLmTrainer(model)
+
+    train_pipe = _pipeline(hparams, data["train_split"], tokenizer, features_dir, True,
+                           data.get("pairing", "all"))
+    val_pipe = _pipeline(hparams, data["val_split"], tokenizer, features_dir, False, "sample")
+    train_ds = train_pipe.dataset(train["batch_size"]).map(_inputs)
+    val_ds = val_pipe.dataset(train["batch_size"], drop_remainder=False).map(_inputs)
+    pairs = sum(len(r["captions"]) for r in train_pipe.records)
+    per_epoch = (pairs if data.get("pairing", "all") == "all" else len(train_pipe.records))
+    total_steps = per_epoch // train["batch_size"] * train["epochs"]
+    trainer.compile(optimizer=_optimizer(train, total_steps),
+                    jit_compile=train.get("jit_compile", True))
+    trainer({"prefix": tf.zeros([2, prefix_dim]),  # built, so a backup can be restored
+             "token_ids": tf.zeros([2, data["max_length"]], tf.int32),
+             "padding_mask": tf.ones([2, data["max_length"]], tf.bool)})
+    trainer.optimizer.build(model.trainable_variables)
+
+    sample_feats, sample_ids, sample_refs = eval_features(
+        data, data["val_split"], features_dir, train.get("num_samples", 4))
+    samples = SampleCaptions(lambda x: captioner.generate(x, "greedy"), sample_feats,
+                             sample_ids, sample_refs, every=train.get("sample_every", 1))
+    callbacks = [
+        keras.callbacks.BackupAndRestore(os.path.join(workdir, "backup"),
+                                         double_checkpoint=True),
+        AtomicCheckpoint(os.path.join(workdir, "checkpoints", "last.weights.h5")),
+        keras.callbacks.TensorBoard(os.path.join(workdir, "logs")),
+        samples,
+    ] + list(extra_callbacks)
+    history = trainer.fit(train_ds, validation_data=val_ds, epochs=train["epochs"],
+                          callbacks=callbacks, verbose=train.get("verbose", 2))
+
+    metrics, test_samples = evaluate_captions(captioner, hparams, features_dir)
+    for key in ("loss", "val_loss", "val_token_accuracy"):
+        if history.history.get(key):
+            metrics[f"final_{key}"] = float(history.history[key][-1])
+    shown = hparams.get("eval", {}).get("print_samples", 5)
+    metrics["samples"] = [{"image_id": s["image_id"], "caption": s["caption"],
+                           "reference": s["references"][0]} for s in test_samples[:shown]]
+    save_clipcap(captioner, os.path.join(workdir, "model"))
+    atomic_write_text(os.path.join(workdir, "predictions.jsonl"),
+                      "".join(json.dumps(s) + "\n" for s in test_samples))
+    atomic_write_text(os.path.join(workdir, "metrics.json"), json.dumps(metrics, indent=2))
+    return metrics

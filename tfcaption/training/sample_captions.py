@@ -1,0 +1,38 @@
+"""Keras callback that logs a few generated captions during training."""
+
+import keras
+
+
+class SampleCaptions(keras.callbacks.Callback):
+    """Every ``every`` epochs, captions ``inputs`` with ``generate`` and logs each caption
+    next to its first reference; the last round is kept in ``self.samples``.
+
+    Args:
+      generate: callable, inputs -> list of caption strings (e.g. a captioner's
+        ``generate`` with greedy decoding).
+      inputs: what ``generate`` takes (e.g. CLIP embeddings of a few validation images).
+      image_ids: one id per input.
+      references: one list of reference captions per input.
+      every: epochs between rounds (0 disables).
+      log: called with each line (default ``print``).
+    """
+
+    def __init__(self, generate, inputs, image_ids, references, every=1, log=print):
+        super().__init__()
+        self.generate = generate
+        self.inputs = inputs
+        self.image_ids = list(image_ids)
+        self.references = [list(r) for r in references]
+        self.every = int(every)
+        self.log = log
+        self.samples = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.every <= 0 or (epoch + 1) % self.every:
+            return
+        captions = self.generate(self.inputs)
+        self.samples = [{"image_id": i, "caption": c, "reference": r[0]}
+                        for i, c, r in zip(self.image_ids, captions, self.references)]
+        for sample in self.samples:
+            self.log(f"epoch {epoch + 1} sample {sample['image_id']}: {sample['caption']!r} "
+                     f"(reference: {sample['reference']!r})")
