@@ -1,5 +1,6 @@
 """Every command and code block in README.md runs, on fixtures in the real source formats."""
 
+import ast
 import json
 import os
 import re
@@ -29,12 +30,22 @@ def commands():
 
 
 def run(cmd, cwd, timeout=600):
-    argv = shlex.split(cmd)
-    if argv[0] == "python":
-        argv[0] = sys.executable
-    res = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=timeout, env=ENV)
-    assert res.returncode == 0, f"{cmd}\n{res.stdout[-2000:]}\n{res.stderr[-4000:]}"
-    return res.stdout
+    """Runs a README command line (``a && b`` runs ``a`` then ``b``); returns the stdout."""
+    out = ""
+    for part in cmd.split(" && "):
+        argv = shlex.split(part)
+        if argv[0] == "python":
+            argv[0] = sys.executable
+        res = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=timeout,
+                             env=ENV)
+        assert res.returncode == 0, f"{part}\n{res.stdout[-2000:]}\n{res.stderr[-4000:]}"
+        out += res.stdout
+    return out
+
+
+def printed_json(out):
+    """The JSON object a command printed last."""
+    return json.loads(out[out.rindex("\n{") + 1:])
 
 
 def test_quick_start_has_exactly_three_commands_and_ci_runs_two_of_them():
@@ -46,20 +57,40 @@ def test_quick_start_has_exactly_three_commands_and_ci_runs_two_of_them():
 
 
 @pytest.fixture(scope="module")
-def workdir(tmp_path_factory):
-    """A fresh directory where the README's main job has been run."""
-    cwd = str(tmp_path_factory.mktemp("readme"))
+def main_job():
+    """A fresh directory where the README's main job has been run, and what it printed."""
+    import tempfile
+
+    cwd = tempfile.mkdtemp(prefix="readme-")
     for name in ("hparams", "pretrained_models"):  # the repository's files, as in a clone
         os.symlink(os.path.join(ROOT, name), os.path.join(cwd, name))
-    out = run(blocks("bash")[0].splitlines()[1], cwd)
+    out = run(blocks("bash")[0].splitlines()[1], cwd, timeout=1800)
+    yield cwd, out
+    shutil.rmtree(cwd, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def workdir(main_job):
+    return main_job[0]
+
+
+def test_main_job_writes_the_shapes_dataset(main_job):
+    workdir, out = main_job
     assert "dataset shapes: 2500 images kept, 0 records skipped" in out
     assert "objects per image:" in out and "examples:" in out
-    return cwd
-
-
-def test_main_job_writes_the_shapes_dataset(workdir):
     recs = [json.loads(x) for x in open(os.path.join(workdir, "data/shapes/captions.jsonl"))]
     assert len(recs) == 2500 and all(len(r["captions"]) == 5 for r in recs)
+
+
+def test_main_job_trains_clipcap_and_prints_test_metrics_and_samples(main_job):
+    workdir, out = main_job
+    metrics = printed_json(out)
+    assert metrics["num_images"] == 250 and metrics["shapes"]["num_images"] == 250
+    # measured values are in the hparams file's description; the bound leaves room for noise
+    assert metrics["shapes"]["object_recall"] >= 0.4, metrics["shapes"]
+    assert len(metrics["samples"]) == 5 and all(s["caption"] for s in metrics["samples"])
+    assert re.search(r"epoch \d+ sample val_\d+: '.+' \(reference: '.+'\)", out)
+    assert os.path.isfile(os.path.join(workdir, "runs/clipcap_shapes/model/model.weights.h5"))
 
 
 def test_python_blocks_run_in_order(workdir):
@@ -73,6 +104,10 @@ def test_python_blocks_run_in_order(workdir):
     records = [json.loads(x) for x in open(os.path.join(workdir, "data/shapes/captions.jsonl"))]
     first_test_caption = [r for r in records if r["split"] == "test"][0]["captions"][0]
     assert f"best match: {first_test_caption}\n" in res.stdout
+    clipcap = [line for line in res.stdout.splitlines() if line.startswith("[")]
+    assert len(clipcap) >= 4, res.stdout  # greedy, beam x2, top-p, then ids
+    greedy = ast.literal_eval(clipcap[0])  # the printed list of 4 captions
+    assert len(greedy) == 4 and all(isinstance(c, str) and c for c in greedy)
 
 
 def test_dataset_commands_run_on_real_format_fixtures(tmp_path, prepared):  # noqa: F811
@@ -113,7 +148,43 @@ def test_clip_training_command_reaches_the_retrieval_target(workdir):
     assert "dataset shapes: 10500 images kept, 0 records skipped" in run(prepare, workdir)
     cmd, = [c for c in commands() if "tfcaption.train" in c and "clip_shapes" in c]
     out = run(cmd, workdir, timeout=2400)
-    metrics = json.loads(out[out.rindex("\n{") + 1:])
+    metrics = printed_json(out)
     assert metrics["num_candidates"] == 250
     assert metrics["R@1"] >= 0.5, metrics
     assert os.path.isfile(os.path.join(workdir, "runs/clip_shapes/model/model.weights.h5"))
+
+
+def test_convert_command_on_an_official_format_checkpoint(tmp_path):
+    """The README's convert command, on a tiny checkpoint saved exactly like the released
+    ones, next to a tiny Hugging Face CLIP dir and GPT-2 tokenizer files."""
+    import torch
+    import torch_clipcap
+    from test_clip_loader import hf_config, perturb, write_clip_vocab, write_hf_dir
+    from transformers import CLIPModel
+
+    from tfcaption.models.clipcap.clipcap_model_dir import load_clipcap
+    from tfcaption.tokenizers.bpe_trainer import train_bpe
+
+    cmd, = [c for c in commands() if "tfcaption.convert" in c]
+    flags = dict(re.findall(r"--(\w+)=(\S+)", cmd))
+    clip_tok = str(tmp_path / "clip_tok")
+    vocab = write_clip_vocab(clip_tok)
+    torch.manual_seed(0)
+    clip = CLIPModel(hf_config(len(vocab), vocab["<|endoftext|>"])).eval()
+    perturb(clip, 0)
+    write_hf_dir(str(tmp_path / flags["clip"]), clip, clip_tok)
+    train_bpe(["a red circle", "two blue squares.", "a green star on the left."] * 4,
+              str(tmp_path / flags["gpt2"]), vocab_size=300)
+    gpt_vocab = len(json.load(open(tmp_path / flags["gpt2"] / "vocab.json")))
+    reference = torch_clipcap.ClipCaptionModel(
+        prefix_length=4, prefix_size=clip.config.projection_dim, mapping_type="mlp",
+        gpt_config=torch_clipcap.tiny_gpt_config(vocab_size=gpt_vocab))
+    torch_clipcap.randomize_(reference, seed=1)
+    torch_clipcap.save_official_checkpoint(reference, str(tmp_path / flags["checkpoint"]))
+
+    out = run(cmd, str(tmp_path))
+    assert "mlp" in out and flags["out"] in out, out
+    captioner = load_clipcap(str(tmp_path / flags["out"]))
+    assert captioner.model.prefix_length == 4 and captioner.image_encoder is not None
+    assert captioner.stop_token_ids == (json.load(open(tmp_path / flags["gpt2"] /
+                                                       "vocab.json"))["."],)
