@@ -18,8 +18,10 @@ class ClipCapCaptioner:
         :mod:`tfcaption.backbones`), with its ``preprocessor``; None for a model used on
         precomputed embeddings only.
       stop_token_ids: default stop tokens when a decoding setting names none (the
-        official checkpoints stop at ``"."``; models trained here at ``<|endoftext|>``).
-      strip_token_ids: ids dropped from the end of a caption's text (end-of-text).
+        official checkpoints stop at ``"."``; models trained here at ``<|endoftext|>``);
+        None means ``<|endoftext|>``, ``[]`` none.
+      strip_token_ids: ids dropped from the end of a caption's text (None means
+        ``<|endoftext|>``, ``[]`` none).
       jit_compile: compile decoding (and image encoding) with XLA.
     """
 
@@ -30,8 +32,10 @@ class ClipCapCaptioner:
         self.image_encoder = image_encoder
         end = getattr(tokenizer, "end_token_id", None)
         default = () if end is None else (int(end),)
-        self.stop_token_ids = tuple(int(i) for i in (stop_token_ids or default))
-        self.strip_token_ids = tuple(int(i) for i in (strip_token_ids or default))
+        self.stop_token_ids = tuple(int(i) for i in (
+            default if stop_token_ids is None else stop_token_ids))
+        self.strip_token_ids = tuple(int(i) for i in (
+            default if strip_token_ids is None else strip_token_ids))
         self.jit_compile = bool(jit_compile)
         self._encode = None
 

@@ -6,23 +6,24 @@ A released file is the ``state_dict`` of the official ``ClipCaptionModel``: GPT-
 read with ``torch.load(weights_only=True)``; nothing pickled is executed.
 
 Mapping network keys (``P`` = prefix_length, ``C`` = clip_length, ``D`` = GPT-2 width,
-``S`` = CLIP embedding size, ``H`` = MLP hidden width, ``i`` = mapper block):
+``S`` = CLIP embedding size, ``H`` = MLP hidden width; ``L`` stands for
+``clip_project.transformer.layers.i.``, the keys of mapper block ``i``):
 
-===============================================  =============  ==========================
-checkpoint key                                    shape          Keras variable
-===============================================  =============  ==========================
-clip_project.model.0.{weight,bias}                (H, S), (H,)   MlpMapper.model_0
-clip_project.model.2.{weight,bias}                (P*D, H), ...  MlpMapper.model_2
-clip_project.linear.{weight,bias}                 (C*D, S), ...  TransformerMapper.linear
-clip_project.prefix_const                         (P, D)         TransformerMapper.prefix_const
-clip_project.transformer.layers.i.norm1.*         (D,)           blocks[i].norm1
-clip_project.transformer.layers.i.attn.to_queries.weight      (D, D)    blocks[i].attn.to_queries
-clip_project.transformer.layers.i.attn.to_keys_values.weight  (2D, D)   blocks[i].attn.to_keys_values
-clip_project.transformer.layers.i.attn.project.*  (D, D), (D,)   blocks[i].attn.project
-clip_project.transformer.layers.i.norm2.*         (D,)           blocks[i].norm2
-clip_project.transformer.layers.i.mlp.fc1.*       (2D, D), (2D,) blocks[i].fc1
-clip_project.transformer.layers.i.mlp.fc2.*       (D, 2D), (D,)  blocks[i].fc2
-===============================================  =============  ==========================
+====================================  ==============  ====================================
+checkpoint key                        shape           Keras variable
+====================================  ==============  ====================================
+clip_project.model.0.{weight,bias}    (H, S), (H,)    MlpMapper.model_0
+clip_project.model.2.{weight,bias}    (P*D, H), ...   MlpMapper.model_2
+clip_project.linear.{weight,bias}     (C*D, S), ...   TransformerMapper.linear
+clip_project.prefix_const             (P, D)          TransformerMapper.prefix_const
+L norm1.{weight,bias}                 (D,)            blocks[i].norm1
+L attn.to_queries.weight              (D, D)          blocks[i].attn.to_queries (no bias)
+L attn.to_keys_values.weight          (2D, D)         blocks[i].attn.to_keys_values
+L attn.project.{weight,bias}          (D, D), (D,)    blocks[i].attn.project
+L norm2.{weight,bias}                 (D,)            blocks[i].norm2
+L mlp.fc1.{weight,bias}               (2D, D), (2D,)  blocks[i].fc1
+L mlp.fc2.{weight,bias}               (D, 2D), (D,)   blocks[i].fc2
+====================================  ==============  ====================================
 
 The GPT-2 keys are converted by :func:`~tfcaption.backbones.gpt2_loader.gpt2_from_state_dict`
 (``prefix="gpt."``), which also drops the old ``gpt.transformer.h.*.attn.bias`` /
@@ -48,6 +49,7 @@ from tfcaption.backbones.checkpoint_mismatch_error import CheckpointMismatchErro
 from tfcaption.backbones.checkpoint_reader import read_state_dict
 from tfcaption.backbones.clip_image_encoder import load_clip_image_encoder
 from tfcaption.backbones.gpt2_loader import gpt2_from_state_dict
+from tfcaption.backbones.gpt2_weights import GPT2_HEAD_DIM
 from tfcaption.backbones.weight_map import WeightMap
 from tfcaption.models.clipcap.clipcap_captioner import ClipCapCaptioner
 from tfcaption.models.clipcap.clipcap_model import ClipCapModel
@@ -215,6 +217,10 @@ def convert_official_checkpoint(checkpoint, tokenizer_dir=None, clip=None, num_h
     tokenizer = _tokenizer(tokenizer_dir)
     state = read_state_dict(checkpoint)
     config = infer_official_config(state, checkpoint)
+    if num_heads is None and config["embed_dim"] % GPT2_HEAD_DIM:
+        raise ValueError(f"{checkpoint}: GPT-2 width {config['embed_dim']} is not a multiple "
+                         f"of {GPT2_HEAD_DIM}, so its attention heads cannot be inferred; "
+                         f"pass num_heads")
     encoder = _image_encoder(clip, config["prefix_dim"])
     gpt2 = gpt2_from_state_dict(state, checkpoint,
                                 config=None if num_heads is None else {"num_heads": num_heads},
