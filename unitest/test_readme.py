@@ -178,7 +178,7 @@ def test_convert_command_on_an_official_format_checkpoint(tmp_path):
     gpt_vocab = len(json.load(open(tmp_path / flags["gpt2"] / "vocab.json")))
     reference = torch_clipcap.ClipCaptionModel(
         prefix_length=4, prefix_size=clip.config.projection_dim, mapping_type="mlp",
-        gpt_config=torch_clipcap.tiny_gpt_config(vocab_size=gpt_vocab))
+        gpt_config=torch_clipcap.tiny_gpt_config(vocab_size=gpt_vocab, n_embd=64, n_head=1))
     torch_clipcap.randomize_(reference, seed=1)
     torch_clipcap.save_official_checkpoint(reference, str(tmp_path / flags["checkpoint"]))
 
