@@ -87,7 +87,7 @@ def test_main_job_trains_clipcap_and_prints_test_metrics_and_samples(main_job):
     metrics = printed_json(out)
     assert metrics["num_images"] == 250 and metrics["shapes"]["num_images"] == 250
     # measured values are in the hparams file's description; the bound leaves room for noise
-    assert metrics["shapes"]["object_recall"] >= 0.4, metrics["shapes"]
+    assert metrics["shapes"]["object_recall"] >= 0.35, metrics["shapes"]
     assert len(metrics["samples"]) == 5 and all(s["caption"] for s in metrics["samples"])
     assert re.search(r"epoch \d+ sample val_\d+: '.+' \(reference: '.+'\)", out)
     assert os.path.isfile(os.path.join(workdir, "runs/clipcap_shapes/model/model.weights.h5"))
