@@ -208,3 +208,18 @@ def test_model_dir_round_trip(tokenizer, tmp_path):
     assert loaded.generate(prefix, max_length=8) == captioner.generate(prefix, max_length=8)
     with pytest.raises(FileNotFoundError, match="not a ClipCap model dir"):
         load_clipcap(str(tmp_path))
+
+
+def test_mixed_precision_trains_and_decodes():
+    keras.mixed_precision.set_dtype_policy("mixed_bfloat16")
+    try:
+        model = _model()
+        trainer = CaptionLmTrainer(model)
+        trainer.compile(optimizer=keras.optimizers.AdamW(1e-2), jit_compile=True)
+        losses = [trainer.train_on_batch(_batch(), return_dict=True)["loss"] for _ in range(4)]
+        result = model.generate_function("greedy")(_batch()["prefix"], np.zeros(2, "int32"))
+    finally:
+        keras.mixed_precision.set_dtype_policy("float32")
+    assert model.compute_dtype == "bfloat16" and model.mapper.model_0.kernel.dtype == "float32"
+    assert np.all(np.isfinite(losses)) and losses[-1] < losses[0]
+    assert tuple(result.token_ids.shape) == (4, 1, 67)
