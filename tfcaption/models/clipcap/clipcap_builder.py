@@ -1,6 +1,7 @@
 """Builds a :class:`ClipCapModel` from the ``model`` section of an hparams file."""
 
 from tfcaption.backbones.gpt2_loader import build_gpt2_backbone, load_gpt2
+from tfcaption.backbones.loaded_backbone import LoadedBackbone
 from tfcaption.models.clipcap.clipcap_model import ClipCapModel
 from tfcaption.models.clipcap.mlp_mapper import MlpMapper
 from tfcaption.models.clipcap.transformer_mapper import TransformerMapper
@@ -11,14 +12,17 @@ MODEL_KEYS = ("type", "mapping_type", "prefix_length", "clip_length", "num_layer
 
 
 def build_mapper(mapping_type, prefix_dim, embed_dim, prefix_length, clip_length=None,
-                 num_layers=8):
-    """``"mlp"`` -> :class:`MlpMapper`; ``"transformer"`` -> :class:`TransformerMapper`."""
+                 num_layers=8, hidden_dim=None, num_heads=8):
+    """``"mlp"`` -> :class:`MlpMapper` (``hidden_dim``, default official);
+    ``"transformer"`` -> :class:`TransformerMapper` (``clip_length`` default
+    ``prefix_length``, ``num_layers``, ``num_heads``)."""
     if mapping_type == "mlp":
-        return MlpMapper(prefix_dim, embed_dim, prefix_length, name="clip_project")
+        return MlpMapper(prefix_dim, embed_dim, prefix_length, hidden_dim=hidden_dim,
+                         name="clip_project")
     if mapping_type == "transformer":
         return TransformerMapper(prefix_dim, embed_dim, prefix_length,
                                  clip_length or prefix_length, num_layers=num_layers,
-                                 name="clip_project")
+                                 num_heads=num_heads, name="clip_project")
     raise ValueError(f"model.mapping_type {mapping_type!r} is not one of {MAPPING_TYPES}")
 
 
@@ -33,8 +37,6 @@ def load_or_build_gpt2(settings, vocabulary_size=None):
     if vocabulary_size is None:
         raise ValueError("model.gpt2 has no path: a vocabulary size (tokenizer) is needed to "
                          "build a GPT-2 from its config")
-    from tfcaption.backbones.loaded_backbone import LoadedBackbone
-
     config = dict(settings, vocabulary_size=int(vocabulary_size))
     return LoadedBackbone(model=build_gpt2_backbone(config), model_type="gpt2", config=config)
 

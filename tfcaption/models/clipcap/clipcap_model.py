@@ -7,6 +7,8 @@ from keras import ops
 from tfcaption.backbones.gpt2_backbone import lm_logits
 from tfcaption.decoding.decode import decode
 from tfcaption.decoding.decoding_config import DecodingConfig
+# registers the mapper classes, so a stored ClipCapModel deserialises wherever it is loaded
+from tfcaption.models.clipcap import mlp_mapper, transformer_mapper  # noqa: F401
 
 
 @keras.saving.register_keras_serializable(package="tfcaption")

@@ -19,9 +19,6 @@ from tfcaption.backbones.model_dir import (CONFIG_FILE, check_tokenizer_fits, lo
                                            save_model_dir)
 from tfcaption.models.clipcap.clipcap_captioner import ClipCapCaptioner
 from tfcaption.models.clipcap.clipcap_model import ClipCapModel
-# the mapper classes must be registered before a stored model is deserialised
-from tfcaption.models.clipcap.mlp_mapper import MlpMapper  # noqa: F401
-from tfcaption.models.clipcap.transformer_mapper import TransformerMapper  # noqa: F401
 from tfcaption.tokenizers.gpt2_tokenizer import load_gpt2_tokenizer
 
 MODEL_TYPE = "clipcap"

@@ -51,10 +51,10 @@ from tfcaption.backbones.clip_image_encoder import load_clip_image_encoder
 from tfcaption.backbones.gpt2_loader import gpt2_from_state_dict
 from tfcaption.backbones.gpt2_weights import GPT2_HEAD_DIM
 from tfcaption.backbones.weight_map import WeightMap
+from tfcaption.models.clipcap.clipcap_builder import build_mapper
 from tfcaption.models.clipcap.clipcap_captioner import ClipCapCaptioner
 from tfcaption.models.clipcap.clipcap_model import ClipCapModel
 from tfcaption.models.clipcap.mlp_mapper import MlpMapper
-from tfcaption.models.clipcap.transformer_mapper import TransformerMapper
 from tfcaption.tokenizers.gpt2_tokenizer import MERGES_FILE, VOCAB_FILE, load_gpt2_tokenizer
 
 GPT_PREFIX = "gpt."
@@ -132,13 +132,7 @@ def default_normalize_prefix(mapping_type) -> bool:
 
 def build_official_mapper(config):
     """An unloaded :class:`MlpMapper` / :class:`TransformerMapper` for ``config``."""
-    common = dict(prefix_dim=config["prefix_dim"], embed_dim=config["embed_dim"],
-                  prefix_length=config["prefix_length"], name="clip_project")
-    if config["mapping_type"] == "mlp":
-        return MlpMapper(hidden_dim=config["hidden_dim"], **common)
-    return TransformerMapper(clip_length=config["clip_length"],
-                             num_layers=config["num_layers"],
-                             num_heads=config["num_heads"], **common)
+    return build_mapper(**config)
 
 
 def assign_mapper_weights(mapper, state, source="checkpoint"):
