@@ -6,6 +6,11 @@ one), a :class:`ClipModel` is built from ``model``, trained with
 clipping; an atomic checkpoint every epoch, resume from ``workdir/backup``), evaluated by
 image->text retrieval on the test split and saved as a model dir in ``workdir/model``
 that :func:`tfcaption.backbones.clip_loader.load_clip` reads.
+
+``train.hard_negative_groups`` (optional): attribute word groups; each caption then also
+gets a hard negative with one attribute word swapped within its group (see
+:class:`~tfcaption.data.attribute_swap.AttributeSwap`), which every image is scored
+against, so the image embedding has to carry those attributes.
 """
 
 import json
@@ -20,6 +25,7 @@ from tfcaption.backbones.clip_loader import save_clip
 from tfcaption.backbones.clip_model import ClipModel
 from tfcaption.backbones.loaded_backbone import LoadedBackbone
 from tfcaption.data.caption_pipeline import CaptionPipeline
+from tfcaption.data.attribute_swap import AttributeSwap
 from tfcaption.data.captions_file import CAPTIONS_FILE, atomic_write_text, read_captions_jsonl
 from tfcaption.data.image_preprocessor import ImagePreprocessor
 from tfcaption.models.clip.contrastive_clip import ContrastiveClip
@@ -81,6 +87,23 @@ def _inputs_only(batch):
     return {"images": batch["images"], "token_ids": batch["token_ids"]}
 
 
+def _inputs_fn(hparams, tokenizer):
+    """Batch -> model inputs; with ``train.hard_negative_groups``, plus one hard-negative
+    caption per image (an attribute word swapped, see ``AttributeSwap``)."""
+    groups = hparams["train"].get("hard_negative_groups")
+    if not groups:
+        return _inputs_only
+    swap = AttributeSwap(groups, seed=hparams["train"]["seed"])
+    length = hparams["model"]["max_sequence_length"]
+
+    def inputs(batch):
+        negatives, swapped = swap(batch["captions"])
+        return dict(_inputs_only(batch), negative_token_ids=tokenizer.pack(negatives, length),
+                    negative_mask=swapped)
+
+    return inputs
+
+
 def _optimizer(train, steps):
     schedule = keras.optimizers.schedules.CosineDecay(
         0.0, decay_steps=max(1, steps - train["warmup_steps"]), alpha=0.0,
@@ -118,8 +141,9 @@ def run(hparams, workdir, extra_callbacks=()):
     model = ContrastiveClip(clip)
     train_pipe = _pipeline(hparams, hparams["data"]["train_split"], tokenizer, preprocessor, True)
     val_pipe = _pipeline(hparams, hparams["data"]["val_split"], tokenizer, preprocessor, False)
-    train_ds = train_pipe.dataset(train["batch_size"]).map(_inputs_only)
-    val_ds = val_pipe.dataset(train["batch_size"], drop_remainder=True).map(_inputs_only)
+    inputs = _inputs_fn(hparams, tokenizer)
+    train_ds = train_pipe.dataset(train["batch_size"]).map(inputs)
+    val_ds = val_pipe.dataset(train["batch_size"], drop_remainder=True).map(inputs)
     steps = len(train_pipe.records) // train["batch_size"] * train["epochs"]
     model.compile(optimizer=_optimizer(train, steps), jit_compile=train.get("jit_compile", True))
     size, length = hparams["model"]["image_size"], hparams["model"]["max_sequence_length"]

@@ -14,7 +14,9 @@ class ContrastiveClip(keras.Model):
     """Trains image and text towers with symmetric InfoNCE and a learnable temperature.
 
     Batches are dicts with ``images`` (preprocessed) and ``token_ids`` (one caption per
-    image; pair ``i`` is the positive of row ``i``, the rest of the batch are negatives).
+    image; pair ``i`` is the positive of row ``i``, the rest of the batch are negatives),
+    optionally with ``negative_token_ids`` and ``negative_mask``: hard-negative captions
+    that every image is also scored against (see ``contrastive_loss``).
     After every update the log scale is clamped to ``max_logit_scale`` (CLIP's ``ln 100``),
     as in the original recipe. The ``logit_scale`` metric reports ``exp(logit_scale)``, the
     factor on cosine similarities (the inverse temperature).
@@ -48,10 +50,17 @@ class ContrastiveClip(keras.Model):
         self.scale_tracker.update_state(ops.exp(self.clip.logit_scale))
         return {m.name: m.result() for m in self.metrics}
 
+    def _loss(self, data, training):
+        image_embeds, text_embeds = self(data, training=training)
+        negatives = None
+        if "negative_token_ids" in data:
+            negatives = self.clip.encode_text(data["negative_token_ids"], training=training)
+        return contrastive_loss(image_embeds, text_embeds, self.clip.logit_scale,
+                                negatives, data.get("negative_mask"))
+
     def train_step(self, data):
         with tf.GradientTape() as tape:
-            image_embeds, text_embeds = self(data, training=True)
-            loss, logits = contrastive_loss(image_embeds, text_embeds, self.clip.logit_scale)
+            loss, logits = self._loss(data, training=True)
         variables = self.trainable_variables
         grads = tape.gradient(loss, variables)
         self.optimizer.apply(grads, variables)
@@ -60,8 +69,7 @@ class ContrastiveClip(keras.Model):
         return self._update_metrics(loss, logits)
 
     def test_step(self, data):
-        image_embeds, text_embeds = self(data, training=False)
-        loss, logits = contrastive_loss(image_embeds, text_embeds, self.clip.logit_scale)
+        loss, logits = self._loss(data, training=False)
         return self._update_metrics(loss, logits)
 
     def get_config(self):
