@@ -1,10 +1,14 @@
 """The tfcaption model-dir format for backbones: ``config.json`` + ``model.weights.h5`` + extras.
 
-``config.json`` holds ``{"tfcaption_model_type": ..., "keras": <serialized model>,
-"preprocessor": <ImagePreprocessor config or null>, "config": {...}}``. Tokenizer files are
-written next to it by the caller. Directories are written atomically: into a temporary
-sibling that replaces the target only when complete, with the permissions a plain
-``os.mkdir`` would give it.
+``config.json`` holds ``{"tfcaption_model_type": ..., "format_version": 1,
+"keras": <serialized model>, "preprocessor": <ImagePreprocessor config or null>,
+"config": {...}}``. Tokenizer files are written next to it by the caller.
+``format_version`` is the version of this layout (:data:`FORMAT_VERSION`); a dir without
+it was written before versioning and reads as version 1; a version this tfcaption does
+not read (:data:`SUPPORTED_FORMAT_VERSIONS`) fails with an error naming it.
+
+Directories are written atomically: into a temporary sibling that replaces the target
+only when complete, with the permissions a plain ``os.mkdir`` would give it.
 
 :func:`load_backbone_dir` is the model-dir branch shared by the backbone loaders.
 """
@@ -23,6 +27,9 @@ from tfcaption.data.image_preprocessor import ImagePreprocessor
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.weights.h5"
 TYPE_KEY = "tfcaption_model_type"
+VERSION_KEY = "format_version"
+FORMAT_VERSION = 1
+SUPPORTED_FORMAT_VERSIONS = (1,)
 
 
 def is_model_dir(path) -> bool:
@@ -31,6 +38,35 @@ def is_model_dir(path) -> bool:
     if not os.path.isfile(config_path):
         return False
     return TYPE_KEY in read_json(config_path)
+
+
+def format_version(payload, path) -> int:
+    """The ``format_version`` of a parsed ``config.json`` (1 when absent), checked.
+
+    Raises ``ValueError`` naming ``path``, the version found and the versions this
+    tfcaption reads when it is not one of :data:`SUPPORTED_FORMAT_VERSIONS`.
+    """
+    version = payload.get(VERSION_KEY, 1)
+    if isinstance(version, bool) or version not in SUPPORTED_FORMAT_VERSIONS:
+        supported = ", ".join(str(v) for v in SUPPORTED_FORMAT_VERSIONS)
+        newer = isinstance(version, int) and not isinstance(version, bool) and \
+            version > max(SUPPORTED_FORMAT_VERSIONS)
+        hint = " (written by a newer tfcaption: upgrade tfcaption to read it)" if newer else ""
+        raise ValueError(f"{os.path.join(os.fspath(path), CONFIG_FILE)}: model dir "
+                         f"{VERSION_KEY} {version!r} is not supported; this tfcaption reads "
+                         f"format version {supported}{hint}")
+    return int(version)
+
+
+def read_model_dir_config(path) -> dict:
+    """The parsed ``config.json`` of the model dir ``path``, its format version checked
+    (:func:`format_version`)."""
+    payload = read_json(os.path.join(os.fspath(path), CONFIG_FILE))
+    if not isinstance(payload, dict):
+        raise ValueError(f"{os.path.join(os.fspath(path), CONFIG_FILE)}: expected a JSON "
+                         f"object, got {type(payload).__name__}")
+    format_version(payload, path)
+    return payload
 
 
 def save_model_dir(out_dir, model_type, model, preprocessor=None, config=None,
@@ -44,6 +80,7 @@ def save_model_dir(out_dir, model_type, model, preprocessor=None, config=None,
         model.save_weights(os.path.join(tmp, WEIGHTS_FILE))
         payload = {
             TYPE_KEY: model_type,
+            VERSION_KEY: FORMAT_VERSION,
             "keras": keras.saving.serialize_keras_object(model),
             "preprocessor": preprocessor.get_config() if preprocessor else None,
             "config": config or {},
@@ -76,11 +113,12 @@ def load_model_dir(path, expected_types=None, expected_class=None):
     """Reads a model dir -> ``(model, model_type, preprocessor or None, config dict)``.
 
     ``expected_types``: allowed ``tfcaption_model_type`` values; ``expected_class``: the
-    class the deserialised model must be an instance of. Either mismatch raises
-    ``ValueError`` naming the directory.
+    class the deserialised model must be an instance of. Either mismatch, and a
+    ``format_version`` this tfcaption does not read, raise ``ValueError`` naming the
+    directory.
     """
     path = os.fspath(path)
-    payload = read_json(os.path.join(path, CONFIG_FILE))
+    payload = read_model_dir_config(path)
     model_type = payload.get(TYPE_KEY)
     if expected_types and model_type not in expected_types:
         raise ValueError(f"{path}/{CONFIG_FILE}: model type {model_type!r} is not one of "

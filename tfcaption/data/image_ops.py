@@ -3,6 +3,13 @@
 Every function works eagerly and inside ``tf.data.Dataset.map`` on a single
 image (``[H, W, 3]``). Decoding accepts JPEG, PNG, GIF (first frame) and BMP,
 and always returns RGB uint8 (grayscale is replicated, alpha is dropped).
+
+Huge images: :func:`decode_image_for_size` decodes a JPEG of more than
+``FULL_DECODE_MAX_PIXELS`` pixels at a reduced scale (libjpeg's DCT scaling, 1/2, 1/4
+or 1/8), never below the size the model needs, so a 12,000 x 12,000 photo costs tens of
+megabytes instead of gigabytes; smaller images decode exactly as :func:`decode_image`.
+TensorFlow has no reduced-scale decoder for PNG, GIF or BMP: those are always decoded
+at full size (a 12,000 x 12,000 PNG peaks at about 2.2 GB during decoding and resizing).
 """
 
 import tensorflow as tf
@@ -13,6 +20,10 @@ TORCH_MEAN = (0.485, 0.456, 0.406)
 TORCH_STD = (0.229, 0.224, 0.225)
 CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
 IMAGENET_MODES = ("caffe", "torch", "tf")
+# JPEGs with more pixels than this are decoded at a reduced scale (about 16.8 megapixels,
+# 4096 x 4096): every smaller image decodes exactly as at full size.
+FULL_DECODE_MAX_PIXELS = 1 << 24
+JPEG_RATIOS = (1, 2, 4, 8)
 
 
 def decode_image(data: tf.Tensor) -> tf.Tensor:
@@ -24,6 +35,52 @@ def decode_image(data: tf.Tensor) -> tf.Tensor:
     image = tf.cond(
         tf.io.is_jpeg(data),
         lambda: tf.io.decode_jpeg(data, channels=3, dct_method="INTEGER_ACCURATE"),
+        lambda: tf.io.decode_image(data, channels=3, expand_animations=False))
+    image.set_shape([None, None, 3])
+    return image
+
+
+def jpeg_decode_ratio(shape: tf.Tensor, min_side: int,
+                      max_pixels: int = FULL_DECODE_MAX_PIXELS) -> tf.Tensor:
+    """The JPEG scale denominator (int32 1, 2, 4 or 8) for an image of ``shape``
+    (``[H, W, C]``, as :func:`tf.image.extract_jpeg_shape` returns).
+
+    1 when ``H * W <= max_pixels``; otherwise the largest ratio whose decoded shorter
+    side, ``ceil(min(H, W) / ratio)``, is still at least ``min_side``.
+    """
+    shape = tf.cast(shape, tf.int64)
+    short = tf.minimum(shape[0], shape[1])
+    big = shape[0] * shape[1] > max_pixels
+    ratio = tf.constant(1, tf.int32)
+    for candidate in JPEG_RATIOS[1:]:
+        fits = (short + candidate - 1) // candidate >= min_side
+        ratio = tf.where(big & fits, tf.constant(candidate, tf.int32), ratio)
+    return ratio
+
+
+def _decode_jpeg_scaled(data: tf.Tensor, min_side: int, max_pixels: int) -> tf.Tensor:
+    ratio = jpeg_decode_ratio(tf.image.extract_jpeg_shape(data), min_side, max_pixels)
+    index = tf.reduce_sum(tf.cast(tf.constant(JPEG_RATIOS[1:]) <= ratio, tf.int32))
+
+    def branch(r):
+        return lambda: tf.io.decode_jpeg(data, channels=3, ratio=r,
+                                         dct_method="INTEGER_ACCURATE")
+
+    return tf.switch_case(index, [branch(r) for r in JPEG_RATIOS])
+
+
+def decode_image_for_size(data: tf.Tensor, min_side: int,
+                          max_pixels: int = FULL_DECODE_MAX_PIXELS) -> tf.Tensor:
+    """:func:`decode_image`, but a JPEG of more than ``max_pixels`` pixels is decoded at
+    1/2, 1/4 or 1/8 scale (the smallest that keeps its shorter side >= ``min_side``, the
+    size the preprocessing resizes to), which bounds memory for huge photos.
+
+    Images of at most ``max_pixels`` pixels, and every PNG, GIF and BMP (TensorFlow
+    decodes those only at full size), give exactly :func:`decode_image`'s result.
+    """
+    image = tf.cond(
+        tf.io.is_jpeg(data),
+        lambda: _decode_jpeg_scaled(data, int(min_side), int(max_pixels)),
         lambda: tf.io.decode_image(data, channels=3, expand_animations=False))
     image.set_shape([None, None, 3])
     return image

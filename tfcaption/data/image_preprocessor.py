@@ -36,8 +36,13 @@ class ImagePreprocessor:
         return image_ops.raw_preprocess(image, self.size)
 
     def from_bytes(self, data: tf.Tensor) -> tf.Tensor:
-        """Encoded bytes -> preprocessed float32 ``[size, size, 3]``."""
-        return self(image_ops.decode_image(data))
+        """Encoded bytes -> preprocessed float32 ``[size, size, 3]``.
+
+        A JPEG of more than :data:`image_ops.FULL_DECODE_MAX_PIXELS` pixels is decoded at
+        a reduced scale that keeps its shorter side >= ``size`` (see
+        :func:`image_ops.decode_image_for_size`); other images decode at full size.
+        """
+        return self(image_ops.decode_image_for_size(data, self.size))
 
     @property
     def output_shape(self):

@@ -89,12 +89,16 @@ class ClipCapCaptioner:
 
     # --- decoding ----------------------------------------------------------------------
     def generate(self, inputs, decoding="greedy", return_ids=False, return_scores=False,
-                 batch_size=64, seed=0, **overrides):
+                 batch_size=64, seed=0, start_index=0, **overrides):
         """Captions ``inputs`` (image paths, preprocessed images or CLIP embeddings).
 
         ``decoding`` is a :class:`DecodingConfig`, a dict or a method name ("greedy",
         "beam", "sample", "top_p", "top_k"); ``overrides`` set its fields
         (``beam_size=3``, ``num_return_sequences=2``, ``max_length=20``, ...).
+
+        Sampling is seeded per batch by ``(seed, start_index + index of the batch's first
+        row)``: captioning a long list in chunks of ``batch_size`` rows, each with
+        ``start_index`` set to the chunk's offset, gives the same captions as one call.
 
         Returns a list of strings, or of lists of strings when
         ``num_return_sequences > 1``; with ``return_ids`` / ``return_scores`` a dict
@@ -105,7 +109,7 @@ class ClipCapCaptioner:
         prefix = self.prefix_inputs(inputs)
         ids, scores = [], []
         for start in range(0, int(prefix.shape[0]), batch_size):
-            step_seed = tf.constant([int(seed), start], tf.int32)
+            step_seed = tf.constant([int(seed), int(start_index) + start], tf.int32)
             result = function(prefix[start:start + batch_size], step_seed)
             lengths = result.lengths.numpy()
             tokens = result.token_ids.numpy()

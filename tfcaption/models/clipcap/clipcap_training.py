@@ -12,9 +12,12 @@ Steps:
    decay, optional gradient clipping and mixed precision); an atomic checkpoint and a
    backup every epoch (rerunning resumes), TensorBoard logs, validation loss and a few
    sample captions every ``train.sample_every`` epochs;
-4. test-split captions (``eval.decoding``), scored with the ``shapes`` scorer when the
-   records carry ``objects``; the model dir (with the CLIP inside) in ``workdir/model``
-   and ``metrics.json``.
+4. the model dir (with the CLIP inside) in ``workdir/model``, then the shared
+   evaluator (:func:`tfcaption.evaluation.evaluate_model.evaluate_captioner`, as the
+   ``evaluate`` command runs it) on the test split's image files (``eval.decoding``,
+   ``eval.batch_size``, ``eval.max_images``; CLIPScore with ``eval.clip`` when set):
+   ``metrics.json`` (its metrics plus ``final_loss``, ``final_val_loss``, ...,
+   ``samples``), ``predictions.jsonl`` and ``metrics.md`` in the workdir.
 """
 
 import json
@@ -26,10 +29,11 @@ import tensorflow as tf
 
 from tfcaption.backbones.clip_image_encoder import load_clip_image_encoder
 from tfcaption.data.caption_pipeline import CaptionPipeline
-from tfcaption.data.captions_file import CAPTIONS_FILE, atomic_write_text, read_captions_jsonl
+from tfcaption.data.captions_file import CAPTIONS_FILE, read_captions_jsonl
 from tfcaption.data.feature_cache import FeatureCache
 from tfcaption.data.feature_reader import META_FILE
-from tfcaption.data.shapes_scorer import score_dataset
+from tfcaption.evaluation.evaluate_model import evaluate_captioner
+from tfcaption.evaluation.evaluation_report import write_evaluation
 from tfcaption.models.clipcap.caption_lm_trainer import CaptionLmTrainer
 from tfcaption.models.clipcap.clipcap_builder import build_clipcap, load_or_build_gpt2
 from tfcaption.models.clipcap.clipcap_captioner import ClipCapCaptioner
@@ -117,21 +121,30 @@ def eval_features(data, split, features_dir, limit=None):
     return feats, ids, refs
 
 
-def evaluate_captions(captioner, hparams, features_dir):
-    """Captions the test split; ``shapes`` scores when the records have ``objects``."""
+def evaluate_test_split(captioner, hparams, verbose=1):
+    """The shared evaluator on the test split's image files -> :class:`EvaluationResult`."""
     data, settings = hparams["data"], hparams.get("eval", {})
-    feats, ids, refs = eval_features(data, data["test_split"], features_dir,
-                                     settings.get("max_images"))
-    captions = captioner.generate(feats, settings.get("decoding", "greedy"),
-                                  batch_size=settings.get("batch_size", 64))
-    metrics = {"num_images": len(ids)}
-    records = read_captions_jsonl(os.path.join(data["dir"], CAPTIONS_FILE),
-                                  split=data["test_split"])
-    if records and all("objects" in r for r in records):
-        metrics["shapes"] = score_dataset(dict(zip(ids, captions)), records)
-    samples = [{"image_id": i, "caption": c, "references": r}
-               for i, c, r in zip(ids, captions, refs)]
-    return metrics, samples
+    return evaluate_captioner(captioner, data["dir"], data["test_split"],
+                              settings.get("decoding", "greedy"),
+                              batch_size=settings.get("batch_size", 64),
+                              max_images=settings.get("max_images"),
+                              clip_dir=settings.get("clip"), train_split=data["train_split"],
+                              seed=hparams["train"]["seed"], verbose=verbose)
+
+
+def write_reports(result, history, hparams, workdir):
+    """``metrics.json`` (the evaluation's metrics, the final losses and a few samples),
+    ``predictions.jsonl`` and ``metrics.md`` in ``workdir``; returns the metrics."""
+    metrics = result.metrics
+    for key in ("loss", "val_loss", "val_token_accuracy"):
+        if history.history.get(key):
+            metrics[f"final_{key}"] = float(history.history[key][-1])
+    shown = hparams.get("eval", {}).get("print_samples", 5)
+    metrics["samples"] = [{"image_id": i, "caption": c, "reference": result.references[i][0]}
+                          for i, c in list(result.predictions.items())[:shown]]
+    return write_evaluation(result, os.path.join(workdir, "metrics.json"),
+                            os.path.join(workdir, "predictions.jsonl"),
+                            os.path.join(workdir, "metrics.md"))
 
 
 def run(hparams, workdir, extra_callbacks=()):
@@ -182,15 +195,6 @@ def run(hparams, workdir, extra_callbacks=()):
     history = trainer.fit(train_ds, validation_data=val_ds, epochs=train["epochs"],
                           callbacks=callbacks, verbose=train.get("verbose", 2))
 
-    metrics, test_samples = evaluate_captions(captioner, hparams, features_dir)
-    for key in ("loss", "val_loss", "val_token_accuracy"):
-        if history.history.get(key):
-            metrics[f"final_{key}"] = float(history.history[key][-1])
-    shown = hparams.get("eval", {}).get("print_samples", 5)
-    metrics["samples"] = [{"image_id": s["image_id"], "caption": s["caption"],
-                           "reference": s["references"][0]} for s in test_samples[:shown]]
     save_clipcap(captioner, os.path.join(workdir, "model"))
-    atomic_write_text(os.path.join(workdir, "predictions.jsonl"),
-                      "".join(json.dumps(s) + "\n" for s in test_samples))
-    atomic_write_text(os.path.join(workdir, "metrics.json"), json.dumps(metrics, indent=2))
-    return metrics
+    result = evaluate_test_split(captioner, hparams, verbose=1 if train.get("verbose", 2) else 0)
+    return write_reports(result, history, hparams, workdir)

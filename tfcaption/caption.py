@@ -1,0 +1,88 @@
+"""Captions image files with a model dir.
+
+    python -m tfcaption.caption --model=runs/clipcap_shapes/model IMAGE_OR_DIR_OR_GLOB...
+
+Arguments are image files, directories (the image files directly inside, sorted by
+name; ``--recursive`` also takes subdirectories) and globs, quoted so the shell leaves
+them alone (``"photos/*.jpg"``, ``"photos/**/*.png"``); see
+:mod:`tfcaption.data.image_inputs`.
+
+Output, on stdout, in argument order, as each batch finishes: ``PATH<TAB>CAPTION`` per
+caption (with ``--num_captions=N``, N lines per image, best first for beam search), or
+with ``--json`` one JSON object per image: ``{"path", "captions": [...], "scores":
+[...]}`` (each caption's summed log-probability, length-normalised for beam search).
+
+A file that is not a readable image gets one ``error: PATH: ...`` line on stderr and
+the others are still captioned; the exit status is 1 when any argument or file failed.
+JPEGs of more than 16.8 megapixels are decoded at a reduced scale (never below the
+model's input size), so huge photos need little memory; PNG, GIF and BMP are decoded at
+full size.
+"""
+
+import json
+import sys
+
+from absl import app, flags
+
+from tfcaption import decoding_flags
+from tfcaption.data.image_inputs import expand_image_inputs
+
+FLAGS = flags.FLAGS
+flags.DEFINE_integer("num_captions", 1, "Captions per image (num_return_sequences; beam "
+                     "or sampling).")
+flags.DEFINE_bool("json", False, "Print JSON lines {path, captions, scores} instead of "
+                  "PATH<TAB>CAPTION lines.")
+flags.DEFINE_bool("recursive", False, "Also caption images in subdirectories of "
+                  "directory arguments.")
+
+
+def format_result(result: dict, as_json: bool) -> str:
+    """The stdout text (lines, each ending in a newline) for one captioned file."""
+    if as_json:
+        return json.dumps({"path": result["path"], "captions": result["captions"],
+                           "scores": result["scores"]}, ensure_ascii=False) + "\n"
+    return "".join(f"{result['path']}\t{' '.join(c.split())}\n" for c in result["captions"])
+
+
+def _error(message: str) -> None:
+    print(f"error: {message}", file=sys.stderr, flush=True)
+
+
+def main(argv):
+    if len(argv) < 2:
+        raise app.UsageError("give at least one image file, directory or glob")
+    method, overrides = decoding_flags.decoding_overrides(
+        FLAGS, num_return_sequences=FLAGS.num_captions)
+    paths, problems = expand_image_inputs(argv[1:], recursive=FLAGS.recursive)
+    for problem in problems:
+        _error(problem)
+    if not paths:
+        return 1
+
+    from tfcaption.models.caption_files import caption_files
+    from tfcaption.models.load_captioner import load_captioner
+
+    try:
+        captioner = load_captioner(FLAGS.model)
+    except (OSError, ValueError) as error:
+        _error(str(error))
+        return 1
+    failed = bool(problems)
+    for result in caption_files(captioner, paths, method, batch_size=FLAGS.batch_size,
+                                seed=FLAGS.seed, **overrides):
+        if "error" in result:
+            _error(result["error"])
+            failed = True
+        else:
+            sys.stdout.write(format_result(result, FLAGS.json))
+            sys.stdout.flush()
+    return 1 if failed else 0
+
+
+def run():
+    flags.mark_flags_as_required(["model"])
+    app.run(main)
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,105 @@
+"""Exports a model dir as a serving SavedModel: encoded image bytes in, captions out.
+
+    python -m tfcaption.export --model=runs/clipcap_shapes/model \
+        --export_dir=exports/clipcap_shapes/1 [--decoding=beam --beam_size=5 \
+        --max_length=40 --jit_compile]
+
+The SavedModel's ``serving_default`` signature takes ``image_bytes`` (``tf.string
+[batch]``: JPEG, PNG, GIF or BMP files' bytes) and returns ``captions`` (``tf.string
+[batch]``, UTF-8) and ``scores`` (``tf.float32 [batch]``). Decoding, preprocessing, the
+image encoder, the decoding loop and detokenisation all run in the graph: loading it
+needs TensorFlow only. The decoding setting is fixed here, by the flags (unset flags keep
+``DecodingConfig``'s defaults and the model's stop tokens), and recorded in
+``EXPORT_DIR/assets.extra/tfcaption_export.json``. An image that cannot be decoded gets
+the caption ``""`` and the score ``-inf``; the rest of the batch is captioned.
+``--jit_compile`` compiles the image encoder and the decoding loop with XLA: faster per
+call, but each new number of images in a request compiles once (seconds), and TensorFlow
+Serving runs it only with ``--xla_cpu_compilation_enabled=true`` (CPU).
+"""
+
+import os
+import time
+
+from absl import app, flags, logging
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("model", None, "The model dir to export (a ClipCap model dir with "
+                    "its image encoder).")
+flags.DEFINE_string("export_dir", None, "Output directory of the SavedModel (for "
+                    "TensorFlow Serving, a numbered version dir such as "
+                    "exports/clipcap_shapes/1).")
+flags.DEFINE_enum("decoding", "greedy", ("greedy", "beam", "sample", "top_p", "top_k"),
+                  "Decoding method, fixed in the export.")
+flags.DEFINE_integer("max_length", None, "Most generated tokens per caption (default 67, "
+                     "or what the model's GPT-2 positions allow if fewer).")
+flags.DEFINE_integer("beam_size", None, "Beams per image (beam; default 5).")
+flags.DEFINE_float("length_penalty", None, "Beam ranking: sum / length ** length_penalty "
+                   "(default 1.0).")
+flags.DEFINE_float("temperature", None, "Logits are divided by it (beam, sampling).")
+flags.DEFINE_integer("top_k", None, "Sampling: keep the top_k most probable tokens.")
+flags.DEFINE_float("top_p", None, "Sampling: nucleus probability mass.")
+flags.DEFINE_integer("seed", None, "Sampling seed (the same request gives the same "
+                     "captions).")
+flags.DEFINE_list("stop_token_ids", None, "Token ids that end a caption (default: the "
+                  "model dir's).")
+flags.DEFINE_boolean("jit_compile", False, "Compile the image encoder and the decoding "
+                     "loop with XLA.")
+flags.DEFINE_boolean("overwrite", False, "Replace an existing non-empty --export_dir.")
+
+OVERRIDES = ("max_length", "beam_size", "length_penalty", "temperature", "top_k", "top_p",
+             "seed")
+
+
+def decoding_overrides() -> dict:
+    """The decoding fields set on the command line."""
+    overrides = {name: getattr(FLAGS, name) for name in OVERRIDES
+                 if getattr(FLAGS, name) is not None}
+    if FLAGS.stop_token_ids is not None:
+        try:
+            overrides["stop_token_ids"] = [int(i) for i in FLAGS.stop_token_ids]
+        except ValueError:
+            raise app.UsageError(f"--stop_token_ids takes integers, got "
+                                 f"{','.join(FLAGS.stop_token_ids)}") from None
+    return overrides
+
+
+def summary(info, export_dir, seconds) -> str:
+    """One line: what was exported where, with which decoding."""
+    decoding = info["decoding"]
+    knobs = {"greedy": (), "beam": ("beam_size", "length_penalty"),
+             "sample": ("temperature", "top_k", "top_p", "seed")}[decoding["method"]]
+    setting = ", ".join([decoding["method"]] + [f"{k}={decoding[k]}" for k in knobs]
+                        + [f"max_length={decoding['max_length']}",
+                           f"stop_token_ids={decoding['stop_token_ids']}"])
+    return (f"exported {info['source_model']} -> {export_dir} in {seconds:.1f} s: "
+            f"serving_default(image_bytes: tf.string [batch]) -> captions: tf.string "
+            f"[batch], scores: tf.float32 [batch]; decoding {setting}; XLA "
+            f"{'on' if info['jit_compile'] else 'off'}")
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    overrides = decoding_overrides()
+    from tfcaption.models.clipcap.clipcap_model_dir import load_clipcap
+    from tfcaption.serving.saved_model_export import export_clipcap
+
+    logging.set_verbosity(logging.WARNING)  # the SavedModel writer's INFO chatter
+    start = time.perf_counter()
+    try:
+        captioner = load_clipcap(FLAGS.model, jit_compile=FLAGS.jit_compile)
+        info = export_clipcap(captioner, FLAGS.export_dir, FLAGS.decoding,
+                              jit_compile=FLAGS.jit_compile, overwrite=FLAGS.overwrite,
+                              source=FLAGS.model, **overrides)
+    except (ValueError, FileNotFoundError, FileExistsError) as error:
+        raise SystemExit(f"error: {error}") from None
+    print(summary(info, os.path.abspath(FLAGS.export_dir), time.perf_counter() - start))
+
+
+def run():
+    flags.mark_flags_as_required(["model", "export_dir"])
+    app.run(main)
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,127 @@
+"""A ClipCap captioner as one graph function: encoded image bytes in, captions out."""
+
+import tensorflow as tf
+
+from tfcaption.decoding.decoding_config import DecodingConfig
+from tfcaption.serving.graph_detokenizer import GraphDetokenizer
+from tfcaption.serving.image_batch_decoder import ImageBatchDecoder
+
+INPUT_NAME = "image_bytes"
+FAILED_SCORE = float("-inf")
+
+
+def longest_caption(model) -> int:
+    """The largest ``max_length`` a ClipCap model can decode: GPT-2 reads the prefix and
+    every generated token but the last at positions below its ``max_sequence_length``."""
+    return int(model.gpt2.max_sequence_length) - int(model.prefix_length) + 1
+
+
+def bucket_rows(count):
+    """Row indices ``[bucket]`` that pad ``count`` rows to the next power of two by
+    repeating row 0 (a repeated row stops decoding exactly when its original does)."""
+    buckets = tf.constant([2 ** i for i in range(31)], tf.int32)
+    bucket = tf.reduce_min(tf.where(buckets >= count, buckets, buckets[-1]))
+    return tf.concat([tf.range(count), tf.zeros([bucket - count], tf.int32)], axis=0)
+
+
+def _names_max_length(decoding, overrides) -> bool:
+    return ("max_length" in overrides or isinstance(decoding, DecodingConfig)
+            or (isinstance(decoding, dict) and "max_length" in decoding))
+
+
+class ClipCapServingModule(tf.Module):
+    """``serve(image_bytes)`` captions a batch of encoded images in the graph.
+
+    Steps: :class:`ImageBatchDecoder` (decode + the model dir's preprocessing; images
+    that fail are set aside), the CLIP image encoder, ClipCap's compiled decoding loop
+    (``ClipCapModel.generate_function``: prefill, then one ``tf.while_loop`` over tokens
+    with a key/value cache) and :class:`GraphDetokenizer`. An image that fails to
+    decode gets the caption ``""`` and the score ``-inf``; the others are captioned as
+    ``ClipCapCaptioner.generate`` captions them, with the same decoding setting.
+
+    Args:
+      captioner: a :class:`ClipCapCaptioner` with an image encoder.
+      decoding: a ``DecodingConfig``, dict or method name; with ``overrides``, resolved
+        by ``captioner.decoding_config`` (the model's stop tokens unless it names some).
+        It must return one sequence per image, and its ``max_length`` must fit GPT-2's
+        positions (:func:`longest_caption`); when ``max_length`` is not given, the
+        default (67) is lowered to that limit if needed.
+      jit_compile: compile the image encoder and the decoding loop with XLA (as the
+        captioner does); False keeps them plain TensorFlow graphs. XLA compiles once per
+        batch size, so with XLA the images that decoded are padded to a power of two
+        (:func:`bucket_rows`): at most one compilation per bucket, not per size.
+      **overrides: decoding fields (``beam_size=3``, ``max_length=20``, ...).
+
+    :meth:`serving_signature` traces ``serve`` and tracks exactly the variables it reads
+    (not, e.g., the CLIP text tower), so ``tf.saved_model.save(module, path,
+    signatures={"serving_default": module.serving_signature()})`` writes a complete
+    SavedModel.
+    """
+
+    def __init__(self, captioner, decoding="greedy", jit_compile=True, **overrides):
+        super().__init__(name="clipcap_serving")
+        if captioner.image_encoder is None or captioner.preprocessor is None:
+            raise ValueError("this ClipCap model has no image encoder (with its image "
+                             "preprocessing): it takes CLIP embeddings, not images, so it "
+                             "cannot be exported to caption image bytes")
+        longest = longest_caption(captioner.model)
+        config = captioner.decoding_config(decoding, **overrides)
+        if not _names_max_length(decoding, overrides) and config.max_length > longest:
+            config = captioner.decoding_config(config, max_length=longest)
+        if config.max_length > longest:
+            raise ValueError(
+                f"max_length {config.max_length} does not fit this model: its GPT-2 has "
+                f"{captioner.model.gpt2.max_sequence_length} positions and the prefix "
+                f"takes {captioner.model.prefix_length}, so captions can have at most "
+                f"{longest} tokens (pass max_length={longest} or less)")
+        if config.num_return_sequences != 1:
+            raise ValueError("a serving export returns one caption per image: "
+                             f"num_return_sequences must be 1, got "
+                             f"{config.num_return_sequences}")
+        self.decoding = config
+        self.jit_compile = bool(jit_compile)
+        self._decode_images = ImageBatchDecoder(captioner.preprocessor)
+        self._detokenize = GraphDetokenizer.from_captioner(captioner)
+        self._encode = tf.function(captioner.image_encoder.model.encode_image,
+                                   jit_compile=self.jit_compile)
+        self._generate = captioner.model.generate_function(config,
+                                                           jit_compile=self.jit_compile)
+        self._seed = (int(config.seed), 0)  # what ClipCapCaptioner.generate(seed=...) uses
+        self._signature = None
+        self.serving_variables = []
+
+    def caption_valid(self, images):
+        """Preprocessed images ``[N, S, S, 3]`` -> (captions ``[N]``, scores ``[N]``)."""
+        count = tf.shape(images)[0]
+        if self.jit_compile:
+            images = tf.gather(images, bucket_rows(count))
+        prefix = tf.cast(self._encode(images), tf.float32)
+        result = self._generate(prefix, tf.constant(self._seed, tf.int32))
+        token_ids, lengths = result.token_ids[:count, 0], result.lengths[:count, 0]
+        return self._detokenize(token_ids, lengths), result.scores[:count, 0]
+
+    def serve(self, image_bytes):
+        """``tf.string [B]`` encoded images -> ``{"captions": tf.string [B],
+        "scores": tf.float32 [B]}``."""
+        image_bytes = tf.convert_to_tensor(image_bytes, tf.string)
+        count = tf.shape(image_bytes)[0]
+        images, indices = self._decode_images(image_bytes)
+        captions, scores = tf.cond(
+            tf.size(indices) > 0, lambda: self.caption_valid(images),
+            lambda: (tf.zeros([0], tf.string), tf.zeros([0], tf.float32)))
+        rows = indices[:, None]
+        return {
+            "captions": tf.tensor_scatter_nd_update(tf.fill([count], ""), rows, captions),
+            "scores": tf.tensor_scatter_nd_update(tf.fill([count], FAILED_SCORE), rows,
+                                                  scores),
+        }
+
+    def serving_signature(self):
+        """The concrete ``serving_default`` function (one input, ``image_bytes``), traced
+        once; the variables it reads become ``serving_variables``."""
+        if self._signature is None:
+            function = tf.function(self.serve, input_signature=[
+                tf.TensorSpec([None], tf.string, name=INPUT_NAME)])
+            self._signature = function.get_concrete_function()
+            self.serving_variables = list(self._signature.variables)
+        return self._signature
