@@ -93,7 +93,68 @@ def test_main_job_trains_clipcap_and_prints_test_metrics_and_samples(main_job):
     assert os.path.isfile(os.path.join(workdir, "runs/clipcap_shapes/model/model.weights.h5"))
 
 
-def test_python_blocks_run_in_order(workdir):
+@pytest.fixture(scope="module")
+def exported(workdir):
+    """The README's export commands, run after the main job; their outputs."""
+    outs = {}
+    for cmd in [c for c in commands() if "tfcaption.export" in c]:
+        outs[re.search(r"--export_dir=(\S+)", cmd).group(1)] = run(cmd, workdir)
+    return outs
+
+
+def test_caption_commands_print_a_caption_per_image(workdir):
+    cmds = [c for c in commands() if "tfcaption.caption" in c]
+    assert len(cmds) == 3
+    lines = run(cmds[0], workdir).splitlines()
+    assert [line.split("\t")[0] for line in lines] == shlex.split(cmds[0])[-2:]
+    assert all(line.split("\t")[1] for line in lines)
+    rows = [json.loads(line) for line in run(cmds[1], workdir).splitlines()]
+    assert [r["path"] for r in rows] == [f"data/shapes/images/test/test_0000{i}.jpg"
+                                         for i in range(10)]
+    assert all(len(r["captions"]) == 2 == len(r["scores"]) for r in rows)
+    assert all(r["scores"][0] >= r["scores"][1] for r in rows)  # best beam first
+    lines = run(cmds[2], workdir).splitlines()
+    assert len(lines) == 250 and all(line.startswith("data/shapes/images/val/")
+                                     for line in lines)
+
+
+def test_evaluate_commands_write_metrics_and_predictions(workdir):
+    from tfcaption.evaluation.coco_metrics import coco_metrics
+
+    cmds = [c for c in commands() if "tfcaption.evaluate" in c]
+    assert len(cmds) == 2
+    for cmd in cmds:
+        out = run(cmd, workdir)
+        assert re.search(r"^\| CIDEr \| \d+\.\d{4} \|$", out, flags=re.M), out  # the report
+        path = os.path.join(workdir, re.search(r"--out=(\S+)", cmd).group(1))
+        metrics = json.load(open(path))
+        assert metrics["num_images"] == 250 and metrics["num_unreadable"] == 0
+        assert metrics["shapes"]["num_images"] == 250
+        predictions = [json.loads(x) for x in open(path[:-len(".json")] + ".predictions.jsonl")]
+        assert len(predictions) == 250
+        again = coco_metrics({p["image_id"]: p["caption"] for p in predictions},
+                             {p["image_id"]: p["references"] for p in predictions}, spice=False)
+        for key in ("Bleu_4", "METEOR", "ROUGE_L", "CIDEr"):
+            assert metrics["coco"][key] == again[key], key
+        assert metrics["coco"]["CIDEr"] > 0.1
+        if "--clip=" in cmd:
+            assert 0.0 < metrics["clip_score"]["CLIPScore"] <= 2.5
+        else:
+            assert metrics["clip_score"]["CLIPScore"] is None
+            assert metrics["clip_score"]["CLIPScore_unavailable"]
+
+
+def test_export_commands_write_saved_models(workdir, exported):
+    assert len(exported) == 2
+    for export_dir, out in exported.items():
+        assert export_dir in out, out
+        info = json.load(open(os.path.join(workdir, export_dir, "assets.extra",
+                                           "tfcaption_export.json")))
+        assert info["decoding"]["method"] == ("beam" if "beam" in export_dir else "greedy")
+        assert os.path.isfile(os.path.join(workdir, export_dir, "saved_model.pb"))
+
+
+def test_python_blocks_run_in_order(workdir, exported):
     code = "\n".join(blocks("python"))
     res = subprocess.run([sys.executable, "-c", code], cwd=workdir, capture_output=True,
                          text=True, timeout=600, env=ENV)
@@ -108,6 +169,9 @@ def test_python_blocks_run_in_order(workdir):
     assert len(clipcap) >= 4, res.stdout  # greedy, beam x2, top-p, then ids
     greedy = ast.literal_eval(clipcap[0])  # the printed list of 4 captions
     assert len(greedy) == 4 and all(isinstance(c, str) and c for c in greedy)
+    served = [line for line in res.stdout.splitlines() if line.startswith("'")]
+    assert len(served) == 3 and served[2] == "'' -inf", res.stdout  # two images, then junk
+    assert all(line.rsplit(" ", 1)[0] != "''" for line in served[:2])
 
 
 def test_dataset_commands_run_on_real_format_fixtures(tmp_path, prepared):  # noqa: F811
