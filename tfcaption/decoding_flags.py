@@ -1,4 +1,5 @@
-"""The flags ``caption`` and ``evaluate`` share: the model, the batch size and decoding.
+"""The flags ``caption``, ``evaluate`` and ``export`` share: the model, the batch size
+and decoding.
 
 Importing this module defines them on ``absl.flags.FLAGS``; :func:`decoding_overrides`
 turns their values into the ``(method, overrides)`` a captioner's ``generate`` takes.

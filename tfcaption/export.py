@@ -22,45 +22,31 @@ import time
 
 from absl import app, flags, logging
 
+from tfcaption import decoding_flags
+
 FLAGS = flags.FLAGS
-flags.DEFINE_string("model", None, "The model dir to export (a ClipCap model dir with "
-                    "its image encoder).")
 flags.DEFINE_string("export_dir", None, "Output directory of the SavedModel (for "
                     "TensorFlow Serving, a numbered version dir such as "
                     "exports/clipcap_shapes/1).")
-flags.DEFINE_enum("decoding", "greedy", ("greedy", "beam", "sample", "top_p", "top_k"),
-                  "Decoding method, fixed in the export.")
-flags.DEFINE_integer("max_length", None, "Most generated tokens per caption (default 67, "
-                     "or what the model's GPT-2 positions allow if fewer).")
-flags.DEFINE_integer("beam_size", None, "Beams per image (beam; default 5).")
-flags.DEFINE_float("length_penalty", None, "Beam ranking: sum / length ** length_penalty "
-                   "(default 1.0).")
-flags.DEFINE_float("temperature", None, "Logits are divided by it (beam, sampling).")
-flags.DEFINE_integer("top_k", None, "Sampling: keep the top_k most probable tokens.")
-flags.DEFINE_float("top_p", None, "Sampling: nucleus probability mass.")
-flags.DEFINE_integer("seed", None, "Sampling seed (the same request gives the same "
-                     "captions).")
 flags.DEFINE_list("stop_token_ids", None, "Token ids that end a caption (default: the "
                   "model dir's).")
 flags.DEFINE_boolean("jit_compile", False, "Compile the image encoder and the decoding "
                      "loop with XLA.")
 flags.DEFINE_boolean("overwrite", False, "Replace an existing non-empty --export_dir.")
 
-OVERRIDES = ("max_length", "beam_size", "length_penalty", "temperature", "top_k", "top_p",
-             "seed")
 
-
-def decoding_overrides() -> dict:
-    """The decoding fields set on the command line."""
-    overrides = {name: getattr(FLAGS, name) for name in OVERRIDES
-                 if getattr(FLAGS, name) is not None}
+def decoding_overrides():
+    """``(method, overrides)``: the decoding flags (shared with ``caption``) and the stop
+    tokens, checked."""
+    method, overrides = decoding_flags.decoding_overrides(FLAGS)
+    overrides["seed"] = FLAGS.seed
     if FLAGS.stop_token_ids is not None:
         try:
             overrides["stop_token_ids"] = [int(i) for i in FLAGS.stop_token_ids]
         except ValueError:
             raise app.UsageError(f"--stop_token_ids takes integers, got "
                                  f"{','.join(FLAGS.stop_token_ids)}") from None
-    return overrides
+    return method, overrides
 
 
 def summary(info, export_dir, seconds) -> str:
@@ -80,7 +66,7 @@ def summary(info, export_dir, seconds) -> str:
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    overrides = decoding_overrides()
+    method, overrides = decoding_overrides()
     from tfcaption.models.clipcap.clipcap_model_dir import load_clipcap
     from tfcaption.serving.saved_model_export import export_clipcap
 
@@ -88,7 +74,7 @@ def main(argv):
     start = time.perf_counter()
     try:
         captioner = load_clipcap(FLAGS.model, jit_compile=FLAGS.jit_compile)
-        info = export_clipcap(captioner, FLAGS.export_dir, FLAGS.decoding,
+        info = export_clipcap(captioner, FLAGS.export_dir, method,
                               jit_compile=FLAGS.jit_compile, overwrite=FLAGS.overwrite,
                               source=FLAGS.model, **overrides)
     except (ValueError, FileNotFoundError, FileExistsError) as error:
