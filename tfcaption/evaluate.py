@@ -54,7 +54,7 @@ def main(argv):
                                     batch_size=FLAGS.batch_size, max_images=FLAGS.max_images,
                                     clip_dir=FLAGS.clip, train_split=FLAGS.train_split or None,
                                     seed=FLAGS.seed, spice=spice, **overrides)
-    except (OSError, ValueError) as error:  # bad model dir, dataset or CLIP: one line
+    except (OSError, ValueError, RuntimeError) as error:  # bad model dir, data, CLIP, Java
         print(f"error: {error}", file=sys.stderr)
         return 1
     result.metrics["settings"]["model"] = FLAGS.model

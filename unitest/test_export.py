@@ -197,6 +197,11 @@ def test_export_refuses_what_it_cannot_serve(model_dir, tmp_path):
     assert ClipCapServingModule(captioner, "beam", max_length=29).decoding.max_length == 29
     with pytest.raises(ValueError, match=r"at most 29 tokens \(pass max_length=29"):
         export_clipcap(captioner, str(tmp_path / "a"), "greedy", max_length=30)
+    # captioning from Python (and so caption / evaluate) fits max_length the same way
+    assert captioner.decoding_config("beam").max_length == 29
+    assert captioner.decoding_config({"method": "greedy", "max_length": 12}).max_length == 12
+    with pytest.raises(ValueError, match="at most 29 tokens"):
+        captioner.generate(np.zeros([1, captioner.model.prefix_dim]), max_length=30)
     with pytest.raises(ValueError, match="num_return_sequences must be 1"):
         export_clipcap(captioner, str(tmp_path / "a"), "beam", num_return_sequences=2)
     (tmp_path / "taken").mkdir()

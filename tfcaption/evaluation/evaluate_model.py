@@ -22,6 +22,8 @@ from tfcaption.data.captions_file import CAPTIONS_FILE, read_captions_jsonl
 from tfcaption.evaluation.coco_metrics import coco_metrics
 from tfcaption.evaluation.diversity import diversity_metrics, reference_diversity
 from tfcaption.evaluation.evaluation_result import EvaluationResult
+from tfcaption.evaluation.ptb_tokenize import check_java
+from tfcaption.evaluation.spice_availability import spice_unavailable_reason
 from tfcaption.evaluation.unavailable import mark_unavailable
 from tfcaption.models.caption_files import caption_files
 
@@ -103,6 +105,10 @@ def evaluate_captioner(captioner, data_dir, split: str = "test", decoding="greed
     if config.num_return_sequences != 1:
         raise ValueError("evaluation scores one caption per image: num_return_sequences "
                          f"must be 1, got {config.num_return_sequences}")
+    check_java()  # before captioning: a missing Java must not cost a whole split's captions
+    if spice is True and spice_unavailable_reason() is not None:
+        raise RuntimeError(f"SPICE was required (spice=True) but is unavailable: "
+                           f"{spice_unavailable_reason()}")
     records = _split_records(data_dir, split, max_images)
     scorer = None
     if clip_dir is not None:

@@ -2,18 +2,11 @@
 
 import tensorflow as tf
 
-from tfcaption.decoding.decoding_config import DecodingConfig
 from tfcaption.serving.graph_detokenizer import GraphDetokenizer
 from tfcaption.serving.image_batch_decoder import ImageBatchDecoder
 
 INPUT_NAME = "image_bytes"
 FAILED_SCORE = float("-inf")
-
-
-def longest_caption(model) -> int:
-    """The largest ``max_length`` a ClipCap model can decode: GPT-2 reads the prefix and
-    every generated token but the last at positions below its ``max_sequence_length``."""
-    return int(model.gpt2.max_sequence_length) - int(model.prefix_length) + 1
 
 
 def bucket_rows(count):
@@ -22,11 +15,6 @@ def bucket_rows(count):
     buckets = tf.constant([2 ** i for i in range(31)], tf.int32)
     bucket = tf.reduce_min(tf.where(buckets >= count, buckets, buckets[-1]))
     return tf.concat([tf.range(count), tf.zeros([bucket - count], tf.int32)], axis=0)
-
-
-def _names_max_length(decoding, overrides) -> bool:
-    return ("max_length" in overrides or isinstance(decoding, DecodingConfig)
-            or (isinstance(decoding, dict) and "max_length" in decoding))
 
 
 class ClipCapServingModule(tf.Module):
@@ -64,16 +52,7 @@ class ClipCapServingModule(tf.Module):
             raise ValueError("this ClipCap model has no image encoder (with its image "
                              "preprocessing): it takes CLIP embeddings, not images, so it "
                              "cannot be exported to caption image bytes")
-        longest = longest_caption(captioner.model)
-        config = captioner.decoding_config(decoding, **overrides)
-        if not _names_max_length(decoding, overrides) and config.max_length > longest:
-            config = captioner.decoding_config(config, max_length=longest)
-        if config.max_length > longest:
-            raise ValueError(
-                f"max_length {config.max_length} does not fit this model: its GPT-2 has "
-                f"{captioner.model.gpt2.max_sequence_length} positions and the prefix "
-                f"takes {captioner.model.prefix_length}, so captions can have at most "
-                f"{longest} tokens (pass max_length={longest} or less)")
+        config = captioner.decoding_config(decoding, **overrides)  # max_length fitted
         if config.num_return_sequences != 1:
             raise ValueError("a serving export returns one caption per image: "
                              f"num_return_sequences must be 1, got "

@@ -8,6 +8,17 @@ import tensorflow as tf
 from tfcaption.decoding.decoding_config import DecodingConfig
 
 
+def longest_caption(model) -> int:
+    """The largest ``max_length`` a ClipCap model can decode: GPT-2 reads the prefix and
+    every generated token but the last at positions below its ``max_sequence_length``."""
+    return int(model.gpt2.max_sequence_length) - int(model.prefix_length) + 1
+
+
+def _names_max_length(decoding, overrides) -> bool:
+    return ("max_length" in overrides or isinstance(decoding, DecodingConfig)
+            or (isinstance(decoding, dict) and "max_length" in decoding))
+
+
 class ClipCapCaptioner:
     """Captions images (or CLIP embeddings) with a :class:`ClipCapModel`.
 
@@ -44,10 +55,24 @@ class ClipCapCaptioner:
         return None if self.image_encoder is None else self.image_encoder.preprocessor
 
     def decoding_config(self, decoding="greedy", **overrides) -> DecodingConfig:
-        """The decoding setting, with this model's stop tokens when it names none."""
+        """The decoding setting, with this model's stop tokens when it names none.
+
+        ``max_length`` must fit GPT-2's positions (:func:`longest_caption`): when the
+        setting does not name one, the default is lowered to that limit; a larger
+        explicit value raises ``ValueError``.
+        """
         config = DecodingConfig.parse(decoding, **overrides)
         if not config.stop_token_ids:
             config = dataclasses.replace(config, stop_token_ids=self.stop_token_ids)
+        longest = longest_caption(self.model)
+        if config.max_length > longest:
+            if _names_max_length(decoding, overrides):
+                raise ValueError(
+                    f"max_length {config.max_length} does not fit this model: its GPT-2 has "
+                    f"{self.model.gpt2.max_sequence_length} positions and the prefix takes "
+                    f"{self.model.prefix_length}, so captions can have at most {longest} "
+                    f"tokens (pass max_length={longest} or less)")
+            config = dataclasses.replace(config, max_length=longest)
         return config
 
     # --- inputs ------------------------------------------------------------------------
