@@ -174,7 +174,9 @@ def test_word_level_tokens_with_cleaning_and_start_end(shapes_dir):
     from tfcaption.tokenizers.word_vocabulary import WordVocabulary
 
     refs = _refs(shapes_dir, "train")
-    vocab = WordVocabulary.build([c for caps in refs.values() for c in caps])
+    # the vocabulary is built from the captions as the pipeline cleans them
+    cleaned = clean_captions(tf.constant([c for caps in refs.values() for c in caps]))
+    vocab = WordVocabulary.build(cleaned.numpy())
     pipe = _pipe(shapes_dir, tokenize=vocab.encode, text_fn=clean_captions, max_length=30,
                  start_id=vocab.start_id, end_id=vocab.end_id, pad_id=vocab.pad_id)
     batch = next(iter(pipe.dataset(8)))
