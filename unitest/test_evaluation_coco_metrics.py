@@ -100,7 +100,9 @@ def test_spice_reported_as_on_this_machine(computed):
     metrics, _ = computed
     reason = spice_unavailable_reason()
     if reason is None:
-        assert isinstance(metrics["SPICE"], float) or "SPICE_unavailable" in metrics
+        # the jars are there: a score, or the run's failure (SPICE 1.0 on Java 9+) named
+        assert isinstance(metrics["SPICE"], float) or (
+            metrics["SPICE"] is None and metrics["SPICE_unavailable"].startswith("SPICE failed"))
     else:
         assert metrics["SPICE"] is None
         assert metrics["SPICE_unavailable"] == reason
