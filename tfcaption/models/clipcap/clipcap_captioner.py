@@ -5,6 +5,7 @@ import dataclasses
 import numpy as np
 import tensorflow as tf
 
+from tfcaption.data.image_files import load_image_file
 from tfcaption.decoding.decoding_config import DecodingConfig
 
 
@@ -90,13 +91,7 @@ class ClipCapCaptioner:
         """Image files -> preprocessed ``[B, H, W, 3]`` (errors name the file)."""
         if self.preprocessor is None:
             raise ValueError("this ClipCap model has no image encoder to caption files with")
-        images = []
-        for path in paths:
-            try:
-                images.append(self.preprocessor.from_bytes(tf.io.read_file(path)))
-            except (tf.errors.InvalidArgumentError, tf.errors.NotFoundError) as error:
-                raise ValueError(f"{path}: not a readable image ({error.message})") from None
-        return tf.stack(images)
+        return tf.stack([load_image_file(path, self.preprocessor) for path in paths])
 
     def prefix_inputs(self, inputs):
         """Paths, preprocessed images or embeddings -> float32 ``[B, prefix_dim]``."""
