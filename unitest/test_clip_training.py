@@ -12,15 +12,23 @@ from tfcaption.train import train
 HPARAMS = os.path.join(os.path.dirname(__file__), "..", "hparams", "clip_shapes.json")
 
 
-def _tiny(data_dir, epochs=2):
+TINY_RESNET = {"type": "clip", "vision_type": "resnet", "image_size": 32,
+               "vision_stage_blocks": [1, 1, 1, 1], "vision_width": 8, "vision_heads": 2,
+               "text_hidden_dim": 32, "text_num_layers": 1, "text_num_heads": 4,
+               "text_intermediate_dim": 64, "projection_dim": 16, "max_sequence_length": 24}
+TINY_VIT = {"type": "clip", "image_size": 32, "patch_size": 8, "vision_hidden_dim": 32,
+            "vision_num_layers": 1, "vision_num_heads": 4, "vision_intermediate_dim": 64,
+            "text_hidden_dim": 32, "text_num_layers": 1, "text_num_heads": 4,
+            "text_intermediate_dim": 64, "projection_dim": 16, "max_sequence_length": 24}
+
+
+def _tiny(data_dir, epochs=2, model=TINY_RESNET):
     hparams = load_hparams(HPARAMS)
+    hparams["model"] = dict(model)
     return apply_overrides(hparams, [
         f"data.dir={data_dir}", f"train.epochs={epochs}", "train.batch_size=8",
         "train.warmup_steps=2", "train.learning_rate=0.002", "train.verbose=0",
-        "model.image_size=32", "model.patch_size=8", "model.vision_hidden_dim=32", "model.vision_num_layers=1",
-        "model.vision_intermediate_dim=64", "model.text_hidden_dim=32",
-        "model.text_num_layers=1", "model.text_intermediate_dim=64", "model.projection_dim=16",
-        "model.max_sequence_length=24", "tokenizer.vocab_size=600"])
+        "tokenizer.vocab_size=600"])
 
 
 class _Interrupt(keras.callbacks.Callback):
@@ -78,7 +86,7 @@ def test_trains_saves_a_loadable_clip_and_resumes(shapes_dir, tmp_path):
 
 
 def test_train_entry_point_writes_resolved_hparams(shapes_dir, tmp_path):
-    hparams = _tiny(shapes_dir, epochs=1)
+    hparams = _tiny(shapes_dir, epochs=1, model=TINY_VIT)  # the ViT image tower trains too
     workdir = str(tmp_path / "run")
     metrics = train(hparams, workdir)
     assert json.load(open(os.path.join(workdir, "hparams.json"))) == hparams
@@ -120,3 +128,26 @@ def test_atomic_checkpoint_replaces_the_file_whole(tmp_path):
     assert not np.array_equal(before[0], np.ones((3, 2)))
     with pytest.raises(ValueError, match="must end with .weights.h5"):
         AtomicCheckpoint(str(tmp_path / "x.h5"))
+
+
+def test_model_settings_are_checked_per_image_tower():
+    from tfcaption.models.clip.clip_training import clip_model_arguments
+
+    class _Tok:
+        end_token_id = 9
+
+        def vocabulary_size(self):
+            return 10
+
+    resnet = clip_model_arguments(TINY_RESNET, _Tok())
+    assert resnet["vision_type"] == "resnet" and resnet["vision_stage_blocks"] == [1, 1, 1, 1]
+    assert resnet["vision_heads"] == 2 and "vision_patch_size" not in resnet
+    vit = clip_model_arguments(TINY_VIT, _Tok())
+    assert vit["vision_patch_size"] == 8 and "vision_type" not in vit
+    with pytest.raises(ValueError, match=r"unknown \['patch_size'\], missing \[\]; a resnet"):
+        clip_model_arguments(dict(TINY_RESNET, patch_size=8), _Tok())
+    with pytest.raises(ValueError, match=r"missing \['vision_width'\]"):
+        clip_model_arguments({k: v for k, v in TINY_RESNET.items() if k != "vision_width"},
+                             _Tok())
+    with pytest.raises(ValueError, match="model.vision_type 'cnn'"):
+        clip_model_arguments(dict(TINY_RESNET, vision_type="cnn"), _Tok())

@@ -41,9 +41,9 @@ def test_saved_dirs_carry_format_version_1(model_dir):
 
 
 def test_dirs_written_before_versioning_read_as_version_1(model_dir, tmp_path):
-    shipped = json.load(open(os.path.join(CLIP_SHAPES, "config.json")))
-    assert "format_version" not in shipped  # written before versioning
-    assert load_clip(CLIP_SHAPES).model_type == "clip"
+    unversioned = _copy_with_version(CLIP_SHAPES, tmp_path / "clip", None)
+    assert "format_version" not in json.load(open(os.path.join(unversioned, "config.json")))
+    assert load_clip(unversioned).model_type == "clip"
     old = _copy_with_version(model_dir, tmp_path / "old", None)
     assert "format_version" not in read_model_dir_config(old)
     assert isinstance(load_captioner(old, jit_compile=False), ClipCapCaptioner)

@@ -87,7 +87,8 @@ def test_main_job_trains_clipcap_and_prints_test_metrics_and_samples(main_job):
     metrics = printed_json(out)
     assert metrics["num_images"] == 250 and metrics["shapes"]["num_images"] == 250
     # measured values are in the hparams file's description; the bound leaves room for noise
-    assert metrics["shapes"]["object_recall"] >= 0.35, metrics["shapes"]
+    assert metrics["shapes"]["object_recall"] >= 0.9, metrics["shapes"]
+    assert metrics["shapes"]["all_correct"] >= 0.85, metrics["shapes"]
     assert len(metrics["samples"]) == 5 and all(s["caption"] for s in metrics["samples"])
     assert re.search(r"epoch \d+ sample val_\d+: '.+' \(reference: '.+'\)", out)
     assert os.path.isfile(os.path.join(workdir, "runs/clipcap_shapes/model/model.weights.h5"))
@@ -211,10 +212,10 @@ def test_clip_training_command_reaches_the_retrieval_target(workdir):
     prepare, = [c for c in commands() if "--out_dir=data/shapes_clip" in c]
     assert "dataset shapes: 10500 images kept, 0 records skipped" in run(prepare, workdir)
     cmd, = [c for c in commands() if "tfcaption.train" in c and "clip_shapes" in c]
-    out = run(cmd, workdir, timeout=2400)
+    out = run(cmd, workdir, timeout=3600)
     metrics = printed_json(out)
     assert metrics["num_candidates"] == 250
-    assert metrics["R@1"] >= 0.5, metrics
+    assert metrics["R@1"] >= 0.75, metrics
     assert os.path.isfile(os.path.join(workdir, "runs/clip_shapes/model/model.weights.h5"))
 
 

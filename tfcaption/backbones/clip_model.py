@@ -1,13 +1,15 @@
-"""CLIP (ViT image tower + causal text tower + projections + logit scale) on keras-hub layers."""
+"""CLIP (ViT or ResNet image tower + causal text tower + projections + logit scale)."""
 
 import keras
 import numpy as np
 from keras import ops
 from keras_hub.models import CLIPTextEncoder, CLIPVisionEncoder
 
+from tfcaption.backbones.clip_resnet import ClipResNet
 from tfcaption.backbones.clip_text_pooler import ClipTextPooler
 
 ACTIVATIONS = ("quick_gelu", "gelu")
+VISION_TYPES = ("vit", "resnet")
 
 
 def l2_normalize(x):
@@ -38,13 +40,22 @@ class ClipModel(keras.Model):
     - ``visual_projection`` / ``text_projection`` (no bias) and a trainable
       ``logit_scale`` kept in log space (logits use ``exp(logit_scale)``), as HF/OpenAI.
 
+    ``vision_type="resnet"`` replaces the ViT with OpenAI's ModifiedResNet image tower
+    (:class:`ClipResNet`: conv stem, bottleneck stages, attention pool), whose attention
+    pool outputs the ``projection_dim`` embedding itself, as in OpenAI's RN50 CLIPs (there
+    is no ``visual_projection`` then). Its convolutions see small shapes far better than
+    patches do when a CLIP is trained from scratch on little data.
+
     Defaults are OpenAI ViT-B/32. Built on construction, so ``from_config`` +
     ``load_weights`` work directly.
 
     Args (vision): ``vision_patch_size``, ``vision_hidden_dim``, ``vision_num_layers``,
       ``vision_num_heads``, ``vision_intermediate_dim``, ``vision_image_size`` (square
       input side), ``vision_intermediate_activation`` ("quick_gelu" for OpenAI
-      checkpoints, or "gelu" = exact erf GELU), ``vision_layer_norm_epsilon``.
+      checkpoints, or "gelu" = exact erf GELU), ``vision_layer_norm_epsilon``;
+      ``vision_type`` ("vit" or "resnet"); for "resnet" only ``vision_image_size`` (a
+      multiple of 32), ``vision_stage_blocks`` (4 block counts), ``vision_width`` and
+      ``vision_heads`` (attention-pool heads; ``None`` = ``width * 32 // 64``) apply.
     Args (text): ``text_vocabulary_size``, ``text_embedding_dim`` (must equal
       ``text_hidden_dim``, as in CLIP), ``text_hidden_dim``, ``text_num_layers``,
       ``text_num_heads``, ``text_intermediate_dim``, ``text_max_sequence_length``,
@@ -65,8 +76,11 @@ class ClipModel(keras.Model):
                  text_num_layers=12, text_num_heads=8, text_intermediate_dim=2048,
                  text_max_sequence_length=77, text_intermediate_activation="quick_gelu",
                  text_layer_norm_epsilon=1e-5, projection_dim=512, eos_token_id=49407,
-                 logit_scale_init=2.6592, **kwargs):
+                 logit_scale_init=2.6592, vision_type="vit", vision_stage_blocks=(3, 4, 6, 3),
+                 vision_width=64, vision_heads=None, **kwargs):
         super().__init__(**kwargs)
+        if vision_type not in VISION_TYPES:
+            raise ValueError(f"vision_type {vision_type!r} is not one of {VISION_TYPES}")
         for which, act in (("vision", vision_intermediate_activation),
                            ("text", text_intermediate_activation)):
             if act not in ACTIVATIONS:
@@ -76,7 +90,7 @@ class ClipModel(keras.Model):
             raise ValueError(f"text_embedding_dim ({text_embedding_dim}) must equal "
                              f"text_hidden_dim ({text_hidden_dim}): CLIP's residual "
                              f"stream has one width")
-        if int(vision_image_size) % int(vision_patch_size):
+        if vision_type == "vit" and int(vision_image_size) % int(vision_patch_size):
             raise ValueError(f"vision_image_size {vision_image_size} is not a multiple of "
                              f"vision_patch_size {vision_patch_size}")
         self.vision_patch_size = int(vision_patch_size)
@@ -99,16 +113,19 @@ class ClipModel(keras.Model):
         self.projection_dim = int(projection_dim)
         self.eos_token_id = int(eos_token_id)
         self.logit_scale_init = float(logit_scale_init)
+        self.vision_type = vision_type
+        self.vision_stage_blocks = tuple(int(n) for n in vision_stage_blocks)
+        self.vision_width = int(vision_width)
+        self.vision_heads = None if vision_heads is None else int(vision_heads)
 
         dtype = self.dtype_policy
-        size = self.vision_image_size
-        self.vision_encoder = CLIPVisionEncoder(
-            patch_size=self.vision_patch_size, hidden_dim=self.vision_hidden_dim,
-            num_layers=self.vision_num_layers, num_heads=self.vision_num_heads,
-            intermediate_dim=self.vision_intermediate_dim,
-            intermediate_activation=vision_intermediate_activation,
-            image_shape=(size, size, 3), data_format="channels_last", dtype=dtype,
-            name="vision_encoder")
+        if vision_type == "resnet":
+            self.vision_encoder = ClipResNet(
+                stage_blocks=self.vision_stage_blocks, width=self.vision_width,
+                output_dim=self.projection_dim, heads=self.vision_heads,
+                image_resolution=self.vision_image_size, dtype=dtype, name="vision_encoder")
+        else:
+            self._build_vit(dtype)
         self.text_encoder = CLIPTextEncoder(
             vocabulary_size=self.text_vocabulary_size,
             embedding_dim=self.text_embedding_dim, hidden_dim=self.text_hidden_dim,
@@ -117,30 +134,43 @@ class ClipModel(keras.Model):
             intermediate_activation=text_intermediate_activation,
             max_sequence_length=self.text_max_sequence_length, dtype=dtype,
             name="text_encoder")
-        for norm in self.vision_layer_norms():
-            norm.epsilon = self.vision_layer_norm_epsilon
         for norm in self.text_layer_norms():
             norm.epsilon = self.text_layer_norm_epsilon
-        embedding = self.vision_encoder.embedding
-        embedding.position_ids.assign(
-            np.arange(embedding.num_positions, dtype="int64")[None, :])
 
         self.text_pooler = ClipTextPooler(self.eos_token_id, dtype=dtype, name="text_pooler")
-        self.visual_projection = keras.layers.Dense(
-            self.projection_dim, use_bias=False, dtype=dtype, name="visual_projection")
         self.text_projection = keras.layers.Dense(
             self.projection_dim, use_bias=False, dtype=dtype, name="text_projection")
-        self.visual_projection.build((None, self.vision_hidden_dim))
         self.text_projection.build((None, self.text_hidden_dim))
         self.logit_scale = self.add_weight(
             shape=(), initializer=keras.initializers.Constant(self.logit_scale_init),
             trainable=True, name="logit_scale")
         self.built = True
 
+    def _build_vit(self, dtype):
+        size = self.vision_image_size
+        self.vision_encoder = CLIPVisionEncoder(
+            patch_size=self.vision_patch_size, hidden_dim=self.vision_hidden_dim,
+            num_layers=self.vision_num_layers, num_heads=self.vision_num_heads,
+            intermediate_dim=self.vision_intermediate_dim,
+            intermediate_activation=self.vision_intermediate_activation,
+            image_shape=(size, size, 3), data_format="channels_last", dtype=dtype,
+            name="vision_encoder")
+        for norm in self.vision_layer_norms():
+            norm.epsilon = self.vision_layer_norm_epsilon
+        embedding = self.vision_encoder.embedding
+        embedding.position_ids.assign(
+            np.arange(embedding.num_positions, dtype="int64")[None, :])
+        self.visual_projection = keras.layers.Dense(
+            self.projection_dim, use_bias=False, dtype=dtype, name="visual_projection")
+        self.visual_projection.build((None, self.vision_hidden_dim))
+
     # --- structure -------------------------------------------------------------------
 
     def vision_layer_norms(self):
-        """Every LayerNorm of the image tower (pre, 2 per block, post)."""
+        """Every LayerNorm of the ViT image tower (pre, 2 per block, post)."""
+        if self.vision_type != "vit":
+            raise ValueError(f"vision_layer_norms(): the image tower is a {self.vision_type}, "
+                             f"which has batch norms, not layer norms")
         enc = self.vision_encoder
         norms = [enc.pre_layer_norm]
         for block in enc.encoder_layers:
@@ -166,6 +196,8 @@ class ClipModel(keras.Model):
         """CLIP-preprocessed ``[B, H, W, 3]`` float images -> ``[B, projection_dim]``
         (not normalised)."""
         images = ops.cast(images, self.compute_dtype)
+        if self.vision_type == "resnet":
+            return self.vision_encoder(images, training=training)
         sequence = self.vision_encoder({"images": images}, training=training)
         return self.visual_projection(sequence[:, 0, :])
 
@@ -189,16 +221,27 @@ class ClipModel(keras.Model):
     # --- serialisation ---------------------------------------------------------------
 
     def get_config(self):
+        """The constructor arguments; only the image tower's own settings are written."""
         config = super().get_config()
+        if self.vision_type == "resnet":
+            config.update({
+                "vision_type": self.vision_type,
+                "vision_stage_blocks": list(self.vision_stage_blocks),
+                "vision_width": self.vision_width,
+                "vision_heads": self.vision_heads,
+            })
+        else:
+            config.update({
+                "vision_patch_size": self.vision_patch_size,
+                "vision_hidden_dim": self.vision_hidden_dim,
+                "vision_num_layers": self.vision_num_layers,
+                "vision_num_heads": self.vision_num_heads,
+                "vision_intermediate_dim": self.vision_intermediate_dim,
+                "vision_intermediate_activation": self.vision_intermediate_activation,
+                "vision_layer_norm_epsilon": self.vision_layer_norm_epsilon,
+            })
         config.update({
-            "vision_patch_size": self.vision_patch_size,
-            "vision_hidden_dim": self.vision_hidden_dim,
-            "vision_num_layers": self.vision_num_layers,
-            "vision_num_heads": self.vision_num_heads,
-            "vision_intermediate_dim": self.vision_intermediate_dim,
             "vision_image_size": self.vision_image_size,
-            "vision_intermediate_activation": self.vision_intermediate_activation,
-            "vision_layer_norm_epsilon": self.vision_layer_norm_epsilon,
             "text_vocabulary_size": self.text_vocabulary_size,
             "text_embedding_dim": self.text_embedding_dim,
             "text_hidden_dim": self.text_hidden_dim,

@@ -34,10 +34,11 @@ from tfcaption.tokenizers.clip_bpe_trainer import train_clip_bpe
 from tfcaption.tokenizers.clip_tokenizer import load_clip_tokenizer
 from tfcaption.training.atomic_checkpoint import AtomicCheckpoint
 
-MODEL_KEYS = ("image_size", "patch_size", "vision_hidden_dim", "vision_num_layers",
-              "vision_num_heads", "vision_intermediate_dim", "text_hidden_dim",
-              "text_num_layers", "text_num_heads", "text_intermediate_dim",
-              "projection_dim", "max_sequence_length")
+TEXT_KEYS = ("text_hidden_dim", "text_num_layers", "text_num_heads", "text_intermediate_dim",
+             "projection_dim", "max_sequence_length", "image_size")
+VIT_KEYS = ("patch_size", "vision_hidden_dim", "vision_num_layers", "vision_num_heads",
+            "vision_intermediate_dim")
+RESNET_KEYS = ("vision_stage_blocks", "vision_width")
 
 
 def _tokenizer(hparams, workdir):
@@ -56,16 +57,29 @@ def _tokenizer(hparams, workdir):
 
 def clip_model_arguments(model_hparams, tokenizer, source="hparams"):
     """``model`` hparams -> the :class:`ClipModel` constructor arguments."""
-    unknown = sorted(set(model_hparams) - set(MODEL_KEYS) - {"type"})
-    missing = sorted(set(MODEL_KEYS) - set(model_hparams))
+    m = model_hparams
+    vision_type = m.get("vision_type", "vit")
+    if vision_type not in ("vit", "resnet"):
+        raise ValueError(f"{source}: model.vision_type {vision_type!r} is not 'vit' or 'resnet'")
+    if vision_type == "vit":
+        required, optional = TEXT_KEYS + VIT_KEYS, ()
+    else:
+        required, optional = TEXT_KEYS + RESNET_KEYS, ("vision_heads",)
+    unknown = sorted(set(m) - set(required) - set(optional) - {"type", "vision_type"})
+    missing = sorted(set(required) - set(m))
     if unknown or missing:
         raise ValueError(f"{source}: model settings unknown {unknown}, missing {missing}; "
-                         f"expected {list(MODEL_KEYS)}")
-    m = model_hparams
+                         f"a {vision_type} CLIP takes {list(required + optional)}")
+    if vision_type == "vit":
+        vision = dict(vision_patch_size=m["patch_size"], vision_hidden_dim=m["vision_hidden_dim"],
+                      vision_num_layers=m["vision_num_layers"],
+                      vision_num_heads=m["vision_num_heads"],
+                      vision_intermediate_dim=m["vision_intermediate_dim"])
+    else:
+        vision = dict(vision_type="resnet", vision_stage_blocks=list(m["vision_stage_blocks"]),
+                      vision_width=m["vision_width"], vision_heads=m.get("vision_heads"))
     return dict(
-        vision_patch_size=m["patch_size"], vision_hidden_dim=m["vision_hidden_dim"],
-        vision_num_layers=m["vision_num_layers"], vision_num_heads=m["vision_num_heads"],
-        vision_intermediate_dim=m["vision_intermediate_dim"], vision_image_size=m["image_size"],
+        vision, vision_image_size=m["image_size"],
         text_vocabulary_size=tokenizer.vocabulary_size(), text_embedding_dim=m["text_hidden_dim"],
         text_hidden_dim=m["text_hidden_dim"], text_num_layers=m["text_num_layers"],
         text_num_heads=m["text_num_heads"], text_intermediate_dim=m["text_intermediate_dim"],
