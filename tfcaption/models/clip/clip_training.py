@@ -22,7 +22,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfcaption.backbones.clip_loader import save_clip
-from tfcaption.backbones.clip_model import ClipModel
+from tfcaption.backbones.clip_model import VISION_TYPES, ClipModel
 from tfcaption.backbones.loaded_backbone import LoadedBackbone
 from tfcaption.data.caption_pipeline import CaptionPipeline
 from tfcaption.data.attribute_swap import AttributeSwap
@@ -34,7 +34,7 @@ from tfcaption.tokenizers.clip_bpe_trainer import train_clip_bpe
 from tfcaption.tokenizers.clip_tokenizer import load_clip_tokenizer
 from tfcaption.training.atomic_checkpoint import AtomicCheckpoint
 
-TEXT_KEYS = ("text_hidden_dim", "text_num_layers", "text_num_heads", "text_intermediate_dim",
+SHARED_KEYS = ("text_hidden_dim", "text_num_layers", "text_num_heads", "text_intermediate_dim",
              "projection_dim", "max_sequence_length", "image_size")
 VIT_KEYS = ("patch_size", "vision_hidden_dim", "vision_num_layers", "vision_num_heads",
             "vision_intermediate_dim")
@@ -59,12 +59,13 @@ def clip_model_arguments(model_hparams, tokenizer, source="hparams"):
     """``model`` hparams -> the :class:`ClipModel` constructor arguments."""
     m = model_hparams
     vision_type = m.get("vision_type", "vit")
-    if vision_type not in ("vit", "resnet"):
-        raise ValueError(f"{source}: model.vision_type {vision_type!r} is not 'vit' or 'resnet'")
+    if vision_type not in VISION_TYPES:
+        raise ValueError(f"{source}: model.vision_type {vision_type!r} is not one of "
+                         f"{VISION_TYPES}")
     if vision_type == "vit":
-        required, optional = TEXT_KEYS + VIT_KEYS, ()
+        required, optional = SHARED_KEYS + VIT_KEYS, ()
     else:
-        required, optional = TEXT_KEYS + RESNET_KEYS, ("vision_heads",)
+        required, optional = SHARED_KEYS + RESNET_KEYS, ("vision_heads",)
     unknown = sorted(set(m) - set(required) - set(optional) - {"type", "vision_type"})
     missing = sorted(set(required) - set(m))
     if unknown or missing:
