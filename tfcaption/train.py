@@ -23,6 +23,8 @@ from tfcaption.hparams import load_hparams, save_hparams
 TRAINERS = {
     "clip": "tfcaption.models.clip.clip_training",
     "clipcap": "tfcaption.models.clipcap.clipcap_training",
+    "clipcap_text": "tfcaption.models.cgtgan.text_init_training",
+    "cgtgan": "tfcaption.models.cgtgan.cgtgan_training",
 }
 
 flags.DEFINE_string("hparams", None, "Path to an hparams JSON file.")

@@ -253,3 +253,22 @@ def test_convert_command_on_an_official_format_checkpoint(tmp_path):
     assert captioner.model.prefix_length == 4 and captioner.image_encoder is not None
     assert captioner.stop_token_ids == (json.load(open(tmp_path / flags["gpt2"] /
                                                        "vocab.json"))["."],)
+
+
+@pytest.mark.slow
+def test_cgtgan_commands_improve_on_the_text_only_init(workdir):
+    cmds = [c for c in commands() if "shapes_corpus" in c or "cgtgan" in c]
+    assert len(cmds) == 4 and "cgtgan_shapes.json" in cmds[-1]
+    outs = [run(c, workdir, timeout=1800) for c in cmds]
+    assert "wrote data/shapes/cgtgan_corpus: 10000 sentences, targets for {'train': 2000}" \
+        in outs[1]
+    init, gan = printed_json(outs[2]), printed_json(outs[3])
+    assert init["num_images"] == gan["num_images"] == 250
+    # measured values are in hparams/cgtgan_shapes.json's description
+    assert gan["coco"]["CIDEr"] > init["coco"]["CIDEr"], (init["coco"], gan["coco"])
+    assert gan["shapes"]["all_correct"] > init["shapes"]["all_correct"]
+    history = gan["val_history"]
+    assert history[0]["epoch"] == 0 and len(history) == 1 + len(history[1:])
+    assert max(h["CIDEr"] for h in history[1:]) > history[0]["CIDEr"]
+    assert history[-1]["reward"] > history[1]["reward"]  # the CLIP reward it optimises
+    assert os.path.isfile(os.path.join(workdir, "runs/cgtgan_shapes/model/model.weights.h5"))

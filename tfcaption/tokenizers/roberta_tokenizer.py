@@ -70,3 +70,25 @@ class RobertaTokenizer(GPT2BpeMixin, keras_hub.tokenizers.RobertaTokenizer):
 def load_roberta_tokenizer(directory: str, **kwargs) -> RobertaTokenizer:
     """``RobertaTokenizer.from_directory``: checked files, errors naming the file."""
     return RobertaTokenizer.from_directory(directory, **kwargs)
+
+
+def roberta_vocabulary_from_gpt2(gpt2_vocabulary: Dict[str, int]) -> Dict[str, int]:
+    """A RoBERTa vocabulary over a GPT-2 BPE (same merges): ``<s>`` 0, ``<pad>`` 1,
+    ``</s>`` 2, ``<unk>`` 3, then GPT-2's tokens in id order without ``<|endoftext|>``,
+    then ``<mask>`` (the layout of ``roberta-base``, whose BPE is GPT-2's)."""
+    vocab = {"<s>": 0, "<pad>": 1, "</s>": 2, "<unk>": 3}
+    for token in sorted(gpt2_vocabulary, key=gpt2_vocabulary.get):
+        if token != "<|endoftext|>" and token not in vocab:
+            vocab[token] = len(vocab)
+    vocab["<mask>"] = len(vocab)
+    return vocab
+
+
+def write_roberta_from_gpt2(gpt2_dir: str, out_dir: str) -> str:
+    """Writes a RoBERTa tokenizer dir sharing the GPT-2 tokenizer dir's BPE; returns it."""
+    from tfcaption.tokenizers.bpe_files import write_bpe_files
+    from tfcaption.tokenizers.gpt2_tokenizer import read_gpt2_files
+
+    vocab, merges = read_gpt2_files(gpt2_dir)
+    write_bpe_files(out_dir, roberta_vocabulary_from_gpt2(vocab), merges)
+    return out_dir

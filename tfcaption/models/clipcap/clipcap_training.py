@@ -40,8 +40,8 @@ from tfcaption.models.clipcap.clipcap_captioner import ClipCapCaptioner
 from tfcaption.models.clipcap.clipcap_model_dir import save_clipcap
 from tfcaption.tokenizers.bpe_trainer import train_bpe
 from tfcaption.tokenizers.gpt2_tokenizer import load_gpt2_tokenizer
+from tfcaption.training.adamw import build_adamw
 from tfcaption.training.atomic_checkpoint import AtomicCheckpoint
-from tfcaption.training.linear_warmup_schedule import LinearWarmupSchedule
 from tfcaption.training.sample_captions import SampleCaptions
 
 
@@ -94,14 +94,6 @@ def _pipeline(hparams, split, tokenizer, features_dir, shuffle, pairing):
 def _inputs(batch):
     return {"prefix": batch["features"], "token_ids": batch["token_ids"],
             "padding_mask": batch["padding_mask"]}
-
-
-def _optimizer(train, total_steps):
-    schedule = LinearWarmupSchedule(train["learning_rate"], train["warmup_steps"], total_steps)
-    optimizer = keras.optimizers.AdamW(schedule, weight_decay=train["weight_decay"],
-                                       global_clipnorm=train.get("clipnorm"))
-    optimizer.exclude_from_weight_decay(var_names=train.get("no_decay", []))
-    return optimizer
 
 
 def eval_features(data, split, features_dir, limit=None):
@@ -174,7 +166,7 @@ def run(hparams, workdir, extra_callbacks=()):
     pairs = sum(len(r["captions"]) for r in train_pipe.records)
     per_epoch = (pairs if data.get("pairing", "all") == "all" else len(train_pipe.records))
     total_steps = per_epoch // train["batch_size"] * train["epochs"]
-    trainer.compile(optimizer=_optimizer(train, total_steps),
+    trainer.compile(optimizer=build_adamw(train, total_steps),
                     jit_compile=train.get("jit_compile", True))
     trainer({"prefix": tf.zeros([2, prefix_dim]),  # built, so a backup can be restored
              "token_ids": tf.zeros([2, data["max_length"]], tf.int32),

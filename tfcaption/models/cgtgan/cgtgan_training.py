@@ -1,0 +1,164 @@
+"""``model.type = "cgtgan"``: CgT-GAN training of a ClipCap generator.
+
+Inputs (see ``hparams/cgtgan_*.json``):
+
+- ``model.generator``: the ClipCap model dir to start from (the text-only
+  initialisation, ``model.type = "clipcap_text"``);
+- ``model.clip``: the CLIP of the reward, the same CLIP whose image embeddings prefix
+  the generator;
+- ``model.discriminator``: ``{"path": RoBERTa dir}`` (e.g. Hugging Face ``roberta-base``,
+  with its tokenizer), or a RoBERTa config trained from scratch with a tokenizer sharing
+  the generator's BPE; ``mlp_dim`` (default half the width);
+- ``data.corpus_embeddings``: the directory ``python -m tfcaption.embed_corpus`` wrote
+  (corpus sentences, the train images' aggregated targets, the CLIP image features).
+
+Steps: the train images' CLIP embeddings and targets are paired with
+``model.num_samples`` random corpus sentences per image (the discriminator's real
+examples); :class:`CgtGanModel` trains with ``fit``; before training and after every epoch
+the generator captions the validation images greedily (``eval.decoding``) and the
+generator with the best validation CIDEr-D is kept (``checkpoints/best.weights.h5``,
+``val_history.json``, also the ``shapes`` scores on ``shapes`` data). A backup every
+epoch makes a rerun resume. Finally the best generator is saved as a ClipCap model dir in
+``workdir/model`` and evaluated on the test images (``metrics.json`` with
+``val_history``, ``predictions.jsonl``, ``metrics.md``).
+"""
+
+import os
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tfcaption.backbones.clip_loader import load_clip
+from tfcaption.backbones.roberta_loader import load_roberta
+from tfcaption.data.captions_file import CAPTIONS_FILE, read_captions_jsonl
+from tfcaption.data.shapes_scorer import score_dataset
+from tfcaption.models.cgtgan.caption_discriminator import CaptionDiscriminator
+from tfcaption.models.cgtgan.cgtgan_model import CgtGanModel
+from tfcaption.models.cgtgan.corpus_embedding import FEATURES_DIR, read_corpus, read_targets
+from tfcaption.models.cgtgan.validation_checkpoint import ValidationCheckpoint
+from tfcaption.models.clipcap.clipcap_model_dir import load_clipcap, save_clipcap
+from tfcaption.models.clipcap.clipcap_training import (eval_features, evaluate_test_split,
+                                                       write_reports)
+from tfcaption.backbones.roberta_encoder import RobertaEncoder
+from tfcaption.tokenizers.roberta_tokenizer import (load_roberta_tokenizer,
+                                                    write_roberta_from_gpt2)
+from tfcaption.training.adamw import build_adamw
+
+ENCODER_KEYS = ("num_layers", "num_heads", "hidden_dim", "intermediate_dim", "dropout")
+
+
+def build_discriminator_from(settings, generator_dir, workdir):
+    """``model.discriminator`` -> (:class:`CaptionDiscriminator`, RoBERTa tokenizer)."""
+    settings = dict(settings)
+    if settings.get("path"):
+        loaded = load_roberta(settings["path"])
+        encoder, tokenizer = loaded.model, loaded.tokenizer
+    else:
+        tokenizer_dir = settings.get("tokenizer") or write_roberta_from_gpt2(
+            generator_dir, os.path.join(workdir, "roberta_tokenizer"))
+        tokenizer = load_roberta_tokenizer(tokenizer_dir)
+        missing = [k for k in ENCODER_KEYS if k not in settings]
+        if missing:
+            raise ValueError(f"model.discriminator has no path, so it needs a RoBERTa config; "
+                             f"missing {missing}")
+        encoder = RobertaEncoder(tokenizer.vocabulary_size(),
+                                 max_sequence_length=settings.get("max_sequence_length", 64),
+                                 name="roberta", **{k: settings[k] for k in ENCODER_KEYS})
+    return CaptionDiscriminator(encoder, mlp_dim=settings.get("mlp_dim"),
+                                name="discriminator"), tokenizer
+
+
+def train_inputs(data, corpus_dir, features_dir):
+    """The train images' CLIP embeddings ``[N, D]`` and aggregated targets ``[N, D]``."""
+    features, ids, _ = eval_features(data, data["train_split"], features_dir)
+    targets = read_targets(corpus_dir, data["train_split"])
+    missing = [i for i in ids if i not in targets]
+    if missing:
+        raise ValueError(f"{corpus_dir}: no target for {len(missing)} {data['train_split']} "
+                         f"image(s), e.g. {missing[:3]}; rerun python -m tfcaption.embed_corpus "
+                         f"for this dataset")
+    return features.astype(np.float32), np.stack([targets[i] for i in ids]).astype(np.float32)
+
+
+def gan_dataset(features, targets, sentences, retokenizer, batch_size, num_samples, seed):
+    """Shuffled batches of ``batch_size`` images with ``batch_size * num_samples`` random
+    corpus sentences as RoBERTa inputs (``real_token_ids``, ``real_padding_mask``)."""
+    images = tf.data.Dataset.from_tensor_slices({"prefix": features, "target": targets})
+    images = images.shuffle(len(features), seed=seed, reshuffle_each_iteration=True).batch(
+        batch_size, drop_remainder=True)
+    real = tf.data.Dataset.from_tensor_slices(tf.constant(sentences)).batch(1024).map(
+        lambda texts: {f"real_{k}": v for k, v in retokenizer.roberta_inputs(texts).items()})
+    real = real.unbatch().cache().shuffle(  # tokenized once
+        len(sentences), seed=seed + 1, reshuffle_each_iteration=True).repeat()
+    real = real.batch(batch_size * num_samples, drop_remainder=True)
+    return tf.data.Dataset.zip(images, real).map(lambda a, b: {**a, **b}).prefetch(
+        tf.data.AUTOTUNE)
+
+
+def _shapes_metrics(data):
+    records = read_captions_jsonl(os.path.join(data["dir"], CAPTIONS_FILE),
+                                  split=data["val_split"])
+    if not records or "objects" not in records[0]:
+        return None
+    return lambda predictions: score_dataset(predictions, records)
+
+
+def run(hparams, workdir, extra_callbacks=()):
+    """Trains, keeps the best generator, evaluates it; returns the metrics."""
+    m, data, train = hparams["model"], hparams["data"], hparams["train"]
+    keras.utils.set_random_seed(train["seed"])
+    jit = train.get("jit_compile", True)
+    captioner = load_clipcap(m["generator"], jit_compile=jit)
+    clip = load_clip(m["clip"])
+    corpus_dir = data["corpus_embeddings"]
+    sentences, _ = read_corpus(corpus_dir)
+    features_dir = data.get("features_dir") or os.path.join(corpus_dir, FEATURES_DIR)
+    features, targets = train_inputs(data, corpus_dir, features_dir)
+    discriminator, roberta_tokenizer = build_discriminator_from(m["discriminator"],
+                                                                m["generator"], workdir)
+    stop = m.get("stop_token_ids") or captioner.stop_token_ids
+    gan = CgtGanModel(captioner.model, discriminator, clip.model, captioner.tokenizer,
+                      clip.tokenizer, roberta_tokenizer, stop_token_ids=stop,
+                      strip_token_ids=captioner.strip_token_ids,
+                      num_samples=m["num_samples"], max_gen_length=m["max_gen_length"],
+                      baseline=m["baseline"], cos_weight=m["cos_weight"],
+                      clip_weight=m["clip_weight"],
+                      gan_training_steps=train["gan_training_steps"],
+                      gan_warm_steps=train["gan_warm_steps"],
+                      reward_weight=train["reward_weight"],
+                      update_discriminator=train.get("update_discriminator", True),
+                      jit_compile=jit, seed=train["seed"])
+    steps = len(features) // train["batch_size"]
+    if steps == 0:
+        raise ValueError(f"{len(features)} train images are fewer than one batch "
+                         f"(train.batch_size={train['batch_size']})")
+    total = steps * train["epochs"]
+    gan.compile(g_optimizer=build_adamw(train, total, prefix="g_"),
+                d_optimizer=build_adamw(train, total, prefix="d_"))
+    gan.build_optimizers()
+
+    decoding = hparams.get("eval", {}).get("decoding", "greedy")
+    val_features, val_ids, val_refs = eval_features(data, data["val_split"], features_dir,
+                                                    hparams.get("eval", {}).get("max_images"))
+    best_path = os.path.join(workdir, "checkpoints", "best.weights.h5")
+    validation = ValidationCheckpoint(
+        captioner.model, lambda x: captioner.generate(x, decoding), val_features, val_ids,
+        val_refs, best_path, os.path.join(workdir, "val_history.json"),
+        extra_metrics=_shapes_metrics(data))
+    callbacks = [
+        validation,
+        keras.callbacks.BackupAndRestore(os.path.join(workdir, "backup"),
+                                         double_checkpoint=True),
+        keras.callbacks.TensorBoard(os.path.join(workdir, "logs")),
+    ] + list(extra_callbacks)
+    dataset = gan_dataset(features, targets, sentences, gan.retokenizer, train["batch_size"],
+                          gan.num_samples, train["seed"])
+    history = gan.fit(dataset, epochs=train["epochs"], callbacks=callbacks,
+                      verbose=train.get("verbose", 2))
+
+    captioner.model.load_weights(best_path)
+    save_clipcap(captioner, os.path.join(workdir, "model"))
+    result = evaluate_test_split(captioner, hparams, verbose=1 if train.get("verbose", 2) else 0)
+    result.metrics["val_history"] = validation.history
+    return write_reports(result, history, hparams, workdir)

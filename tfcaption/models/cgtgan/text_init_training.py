@@ -1,0 +1,107 @@
+"""``model.type = "clipcap_text"``: CgT-GAN's text-only initialisation of the generator.
+
+A ClipCap captioner learns to write each corpus sentence from the sentence's own CLIP
+*text* embedding (no image is seen; raw embeddings, no noise, as the reference). Since
+CLIP puts an image and its description close together, the same captioner then captions
+CLIP *image* embeddings, roughly; GAN training (``model.type = "cgtgan"``) refines it.
+
+Steps:
+
+1. the corpus sentences and embeddings from ``data.corpus_embeddings`` (written by
+   ``python -m tfcaption.embed_corpus``);
+2. the tokenizer: ``tokenizer.dir``, else the GPT-2 checkpoint's, else a GPT-2-format
+   BPE trained on the corpus (``workdir/tokenizer``);
+3. GPT-2 (``model.gpt2``) and the mapping network, trained with the masked caption loss
+   (:class:`CaptionLmTrainer`, AdamW from :func:`build_adamw`: ``train.schedule``
+   ``"constant"`` is the reference's constant-with-warmup); an atomic checkpoint and a
+   backup every epoch (rerunning resumes);
+4. the model dir (with ``model.clip`` as its image encoder) in ``workdir/model``, then the
+   shared evaluator on the image test split of ``data.dir`` (``metrics.json``,
+   ``predictions.jsonl``, ``metrics.md``).
+"""
+
+import os
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tfcaption.backbones.clip_image_encoder import load_clip_image_encoder
+from tfcaption.data.caption_tokens import pad_tokens
+from tfcaption.models.cgtgan.corpus_embedding import read_corpus
+from tfcaption.models.clipcap.caption_lm_trainer import CaptionLmTrainer
+from tfcaption.models.clipcap.clipcap_builder import build_clipcap, load_or_build_gpt2
+from tfcaption.models.clipcap.clipcap_captioner import ClipCapCaptioner
+from tfcaption.models.clipcap.clipcap_model_dir import save_clipcap
+from tfcaption.models.clipcap.clipcap_training import evaluate_test_split, write_reports
+from tfcaption.tokenizers.bpe_trainer import train_bpe
+from tfcaption.tokenizers.gpt2_tokenizer import load_gpt2_tokenizer
+from tfcaption.training.adamw import build_adamw
+from tfcaption.training.atomic_checkpoint import AtomicCheckpoint
+
+
+def corpus_tokenizer(hparams, workdir, texts, gpt2_tokenizer=None):
+    """``tokenizer.dir``, else the GPT-2 checkpoint's, else a BPE trained on ``texts``."""
+    settings = hparams.get("tokenizer", {})
+    if settings.get("dir"):
+        return load_gpt2_tokenizer(settings["dir"])
+    if gpt2_tokenizer is not None:
+        return gpt2_tokenizer
+    out = os.path.join(workdir, "tokenizer")
+    if not os.path.isfile(os.path.join(out, "merges.txt")):
+        train_bpe(texts, out, vocab_size=settings.get("vocab_size", 1000),
+                  min_frequency=settings.get("min_frequency", 2))
+    return load_gpt2_tokenizer(out)
+
+
+def text_dataset(texts, embeddings, tokenizer, max_length, batch_size, seed):
+    """Shuffled ``{"prefix", "token_ids", "padding_mask"}`` batches: each sentence's CLIP
+    text embedding and its ids ending with the end token."""
+    end = tokenizer.end_token_id
+
+    def encode(text, embedding):
+        ids, mask = pad_tokens(tokenizer.tokenize(text), max_length, pad_id=end, end_id=end)
+        return {"prefix": embedding, "token_ids": ids, "padding_mask": mask}
+
+    ds = tf.data.Dataset.from_tensor_slices((tf.constant(texts), embeddings.astype(np.float32)))
+    ds = ds.shuffle(len(texts), seed=seed, reshuffle_each_iteration=True)
+    return ds.map(encode, num_parallel_calls=tf.data.AUTOTUNE).batch(
+        batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+
+
+def run(hparams, workdir, extra_callbacks=()):
+    """Trains on the corpus, evaluates on the images; returns the metrics."""
+    data, train = hparams["data"], hparams["train"]
+    keras.utils.set_random_seed(train["seed"])
+    texts, embeddings = read_corpus(data["corpus_embeddings"])
+    gpt_settings = hparams["model"]["gpt2"]
+    pretrained = load_or_build_gpt2(gpt_settings) if gpt_settings.get("path") else None
+    tokenizer = corpus_tokenizer(hparams, workdir, texts, pretrained and pretrained.tokenizer)
+    gpt2 = pretrained or load_or_build_gpt2(gpt_settings, tokenizer.vocabulary_size())
+    model_settings = {k: v for k, v in hparams["model"].items() if k != "type"}
+    model = build_clipcap(model_settings, embeddings.shape[1], gpt2.model)
+    trainer = CaptionLmTrainer(model)
+    steps = len(texts) // train["batch_size"]
+    trainer.compile(optimizer=build_adamw(train, steps * train["epochs"]),
+                    jit_compile=train.get("jit_compile", True))
+    trainer({"prefix": tf.zeros([2, embeddings.shape[1]]),
+             "token_ids": tf.zeros([2, data["max_length"]], tf.int32),
+             "padding_mask": tf.ones([2, data["max_length"]], tf.bool)})
+    trainer.optimizer.build(model.trainable_variables)
+    callbacks = [
+        keras.callbacks.BackupAndRestore(os.path.join(workdir, "backup"),
+                                         double_checkpoint=True),
+        AtomicCheckpoint(os.path.join(workdir, "checkpoints", "last.weights.h5")),
+        keras.callbacks.TensorBoard(os.path.join(workdir, "logs")),
+    ] + list(extra_callbacks)
+    history = trainer.fit(text_dataset(texts, embeddings, tokenizer, data["max_length"],
+                                       train["batch_size"], train["seed"]),
+                          epochs=train["epochs"], callbacks=callbacks,
+                          verbose=train.get("verbose", 2))
+
+    encoder = load_clip_image_encoder(hparams["model"]["clip"])
+    captioner = ClipCapCaptioner(model, tokenizer, image_encoder=encoder,
+                                 jit_compile=train.get("jit_compile", True))
+    save_clipcap(captioner, os.path.join(workdir, "model"))
+    result = evaluate_test_split(captioner, hparams, verbose=1 if train.get("verbose", 2) else 0)
+    return write_reports(result, history, hparams, workdir)
