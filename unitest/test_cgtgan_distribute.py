@@ -21,17 +21,20 @@ SCRIPT = textwrap.dedent("""
 
     DatasetWriter({data!r}, "shapes").write(shapes.generate(8, 0, 0, image_size=48, seed=3),
                                            verbose=False)
-    parts = TinyParts({root!r}, {data!r})
     strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
-    with strategy.scope():
+    with strategy.scope():  # every variable mirrored, the reward CLIP's too
+        parts = TinyParts({root!r}, {data!r})
         gan = parts.compile(parts.gan())
+    def read(variable):  # a MirroredVariable behind a Keras variable
+        return tf.convert_to_tensor(variable.value).numpy()
+
     batch = parts.batch(gan, batch_size=4)
-    before = [v.numpy().copy() for v in gan.discriminator.trainable_variables]
+    before = [read(v) for v in gan.discriminator.trainable_variables]
     history = gan.fit(tf.data.Dataset.from_tensors(batch).repeat(2), epochs=1, verbose=0)
     print("replicas", strategy.num_replicas_in_sync)
-    print("iterations", int(gan.g_optimizer.iterations), int(gan.d_optimizer.iterations))
+    print("iterations", read(gan.g_optimizer.iterations), read(gan.d_optimizer.iterations))
     print("finite", all(np.isfinite(v[-1]) for v in history.history.values()))
-    print("d_changed", any(not np.array_equal(a, v.numpy())
+    print("d_changed", any(not np.array_equal(a, read(v))
                            for a, v in zip(before, gan.discriminator.trainable_variables)))
 """)
 

@@ -111,7 +111,7 @@ def test_gan_trains_resumes_keeps_the_best_generator_and_evaluates(init_run, sha
     best = max(history, key=lambda h: h["CIDEr"])
     assert best["best"]
     assert json.load(open(os.path.join(workdir, "val_history.json"))) == history
-    assert metrics["num_images"] == 8 and "CIDEr" in metrics
+    assert metrics["num_images"] == 8 and metrics["coco"]["CIDEr"] >= 0
 
     captioner = load_clipcap(os.path.join(workdir, "model"))
     reference = load_clipcap(os.path.join(workdir, "model"))

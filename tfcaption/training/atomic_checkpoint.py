@@ -5,6 +5,20 @@ import os
 import keras
 
 
+def save_weights_atomically(model, path):
+    """``model.save_weights(path)`` through a temporary file in the same directory and a
+    rename, so a crash mid-save never leaves a truncated file at ``path``."""
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    tmp = os.path.join(directory, f".tmp-{os.getpid()}-" + os.path.basename(path))
+    try:
+        model.save_weights(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
 class AtomicCheckpoint(keras.callbacks.Callback):
     """Saves ``model.save_weights`` to ``path`` (``*.weights.h5``) after every epoch.
 
@@ -19,12 +33,4 @@ class AtomicCheckpoint(keras.callbacks.Callback):
         self.path = os.fspath(path)
 
     def on_epoch_end(self, epoch, logs=None):
-        directory = os.path.dirname(os.path.abspath(self.path))
-        os.makedirs(directory, exist_ok=True)
-        tmp = os.path.join(directory, f".tmp-{os.getpid()}-" + os.path.basename(self.path))
-        try:
-            self.model.save_weights(tmp)
-            os.replace(tmp, self.path)
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
+        save_weights_atomically(self.model, self.path)

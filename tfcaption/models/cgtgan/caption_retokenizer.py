@@ -53,11 +53,13 @@ class CaptionRetokenizer:
         return self.clip_tokenizer.pack(strip_final_period(texts), self.clip_length)
 
     def roberta_inputs(self, texts):
-        """Captions -> ``{"token_ids", "padding_mask"}`` ``[N, roberta_length]``:
-        ``<s>`` caption ``</s>`` (long captions truncated before ``</s>``), ``<pad>``."""
+        """Captions -> int32 ``{"token_ids", "padding_mask"}`` ``[N, roberta_length]``:
+        ``<s>`` caption ``</s>`` (long captions truncated before ``</s>``), ``<pad>``;
+        the mask is 1 on real tokens (int, as keras-hub's RoBERTa takes it, and as
+        ``tf.distribute`` can reduce it)."""
         tok = self.roberta_tokenizer
         with tf.device("/cpu:0"):
             ids = tok.tokenize(tf.reshape(tf.convert_to_tensor(texts, tf.string), [-1]))
             token_ids, mask = pad_token_batch(ids, self.roberta_length, tok.pad_token_id,
                                               tok.start_token_id, tok.end_token_id)
-        return {"token_ids": token_ids, "padding_mask": mask}
+        return {"token_ids": token_ids, "padding_mask": tf.cast(mask, tf.int32)}

@@ -18,11 +18,12 @@ METRICS = ("d_loss", "g_loss", "reward_loss", "fd_loss", "reward", "greedy_rewar
 
 
 class _Untracked:
-    """Holds the reward CLIP without making its weights part of the GAN's weights (it is
-    frozen, and a ViT-L/14 would otherwise be copied into every checkpoint)."""
+    """Holds objects Keras must not track: the reward CLIP (frozen; a ViT-L/14 would
+    otherwise be copied into every checkpoint) and the tokenizers (weightless layers that
+    would count as unbuilt layers of the model under ``tf.distribute``)."""
 
-    def __init__(self, model):
-        self.model = model
+    def __init__(self, **objects):
+        self.__dict__.update(objects)
 
 
 @keras.saving.register_keras_serializable(package="tfcaption")
@@ -84,11 +85,10 @@ class CgtGanModel(keras.Model):
                              f"but the reward CLIP embeds into {clip.projection_dim}")
         self.generator = generator
         self.discriminator = discriminator
-        self._clip = _Untracked(clip)
         clip.trainable = False
-        self.gpt2_tokenizer = gpt2_tokenizer
-        self.clip_tokenizer = clip_tokenizer
-        self.roberta_tokenizer = roberta_tokenizer
+        self._untracked = _Untracked(clip=clip, gpt2_tokenizer=gpt2_tokenizer,
+                                     clip_tokenizer=clip_tokenizer,
+                                     roberta_tokenizer=roberta_tokenizer)
         self.stop_token_ids = tuple(int(i) for i in stop_token_ids)
         self.strip_token_ids = tuple(int(i) for i in strip_token_ids)
         self.num_samples = int(num_samples)
@@ -121,7 +121,19 @@ class CgtGanModel(keras.Model):
 
     @property
     def clip(self):
-        return self._clip.model
+        return self._untracked.clip
+
+    @property
+    def gpt2_tokenizer(self):
+        return self._untracked.gpt2_tokenizer
+
+    @property
+    def clip_tokenizer(self):
+        return self._untracked.clip_tokenizer
+
+    @property
+    def roberta_tokenizer(self):
+        return self._untracked.roberta_tokenizer
 
     @property
     def metrics(self):
@@ -155,7 +167,7 @@ class CgtGanModel(keras.Model):
                                     training=False)
         return rewards["score"], ops.stop_gradient(logits)
 
-    def _discriminator_gradients(self, real_ids, real_mask, fake_ids, fake_mask):
+    def _discriminator_gradients(self, real_ids, real_mask, fake_ids, fake_mask, scale):
         variables = self.discriminator.trainable_variables
         with tf.GradientTape() as tape:
             real = self.discriminator({"token_ids": real_ids, "padding_mask": real_mask},
@@ -163,10 +175,11 @@ class CgtGanModel(keras.Model):
             fake = self.discriminator({"token_ids": fake_ids, "padding_mask": fake_mask},
                                       training=True)
             loss = discriminator_loss(real, fake)
-        return loss, real, fake, tape.gradient(loss, variables)
+            scaled = loss * scale
+        return loss, real, fake, tape.gradient(scaled, variables)
 
     def _generator_gradients(self, prefix, token_ids, padding_mask, reward, reward_base,
-                             fd_reward, fd_base, rw):
+                             fd_reward, fd_base, rw, scale):
         variables = self.generator.trainable_variables
         with tf.GradientTape() as tape:
             # the policy that drew the samples: the same network in inference mode
@@ -178,7 +191,8 @@ class CgtGanModel(keras.Model):
             reward_loss = policy_gradient_loss(log_probs, reward, reward_base)
             fd_loss = policy_gradient_loss(log_probs, fd_reward, fd_base)
             loss = generator_loss(reward_loss, fd_loss, rw)
-        return loss, reward_loss, fd_loss, tape.gradient(loss, variables)
+            scaled = loss * scale
+        return loss, reward_loss, fd_loss, tape.gradient(scaled, variables)
 
     # --- the step ------------------------------------------------------------------------
     def _decode(self, prefix, seed):
@@ -212,9 +226,12 @@ class CgtGanModel(keras.Model):
         reward, greedy_reward = tf.reshape(score[:num], [-1, samples]), score[num:]
         fd_reward, fd_greedy = tf.reshape(fd[:num], [-1, samples]), fd[num:]
 
+        # replicas' gradients are summed (Keras optimizers all-reduce with SUM): scale
+        # each replica's mean loss so the update follows the global mean
+        scale = 1.0 / self.distribute_strategy.num_replicas_in_sync
         fake_ids, fake_mask = d_inputs["token_ids"][:num], d_inputs["padding_mask"][:num]
         d_loss, real_logits, fake_logits, d_grads = self._d_gradients(
-            data["real_token_ids"], data["real_padding_mask"], fake_ids, fake_mask)
+            data["real_token_ids"], data["real_padding_mask"], fake_ids, fake_mask, scale)
         if self.update_discriminator:
             self.d_optimizer.apply(d_grads, self.discriminator.trainable_variables)
 
@@ -224,7 +241,7 @@ class CgtGanModel(keras.Model):
         g_loss, reward_loss, fd_loss, g_grads = self._g_gradients(
             prefix, sample_ids, sample_mask, reward,
             baseline(self.baseline, reward, greedy_reward), fd_reward,
-            baseline(self.baseline, fd_reward, fd_greedy), rw)
+            baseline(self.baseline, fd_reward, fd_greedy), rw, scale)
         self.g_optimizer.apply(g_grads, self.generator.trainable_variables)
 
         real_accuracy, fake_accuracy = discriminator_accuracy(real_logits, fake_logits)

@@ -44,6 +44,7 @@ from tfcaption.backbones.roberta_encoder import RobertaEncoder
 from tfcaption.tokenizers.roberta_tokenizer import (load_roberta_tokenizer,
                                                     write_roberta_from_gpt2)
 from tfcaption.training.adamw import build_adamw
+from tfcaption.training.run_callbacks import run_callbacks
 
 ENCODER_KEYS = ("num_layers", "num_heads", "hidden_dim", "intermediate_dim", "dropout")
 
@@ -106,15 +107,32 @@ def _shapes_metrics(data):
 
 def run(hparams, workdir, extra_callbacks=()):
     """Trains, keeps the best generator, evaluates it; returns the metrics."""
-    m, data, train = hparams["model"], hparams["data"], hparams["train"]
+    data, train = hparams["data"], hparams["train"]
     keras.utils.set_random_seed(train["seed"])
-    jit = train.get("jit_compile", True)
-    captioner = load_clipcap(m["generator"], jit_compile=jit)
-    clip = load_clip(m["clip"])
     corpus_dir = data["corpus_embeddings"]
     sentences, _ = read_corpus(corpus_dir)
     features_dir = data.get("features_dir") or os.path.join(corpus_dir, FEATURES_DIR)
     features, targets = train_inputs(data, corpus_dir, features_dir)
+    with distribution_strategy(train.get("distribute")).scope():
+        return _run(hparams, workdir, features, targets, sentences, features_dir,
+                    extra_callbacks)
+
+
+def distribution_strategy(name):
+    """``train.distribute``: None (the default strategy) or ``"mirrored"`` (every local
+    GPU; ``train.batch_size`` is the global batch, split across them)."""
+    if name is None:
+        return tf.distribute.get_strategy()
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    raise ValueError(f"train.distribute {name!r} is not one of [None, 'mirrored']")
+
+
+def _run(hparams, workdir, features, targets, sentences, features_dir, extra_callbacks):
+    m, data, train = hparams["model"], hparams["data"], hparams["train"]
+    jit = train.get("jit_compile", True)
+    captioner = load_clipcap(m["generator"], jit_compile=jit)
+    clip = load_clip(m["clip"])
     discriminator, roberta_tokenizer = build_discriminator_from(m["discriminator"],
                                                                 m["generator"], workdir)
     stop = m.get("stop_token_ids") or captioner.stop_token_ids
@@ -146,12 +164,7 @@ def run(hparams, workdir, extra_callbacks=()):
         captioner.model, lambda x: captioner.generate(x, decoding), val_features, val_ids,
         val_refs, best_path, os.path.join(workdir, "val_history.json"),
         extra_metrics=_shapes_metrics(data))
-    callbacks = [
-        validation,
-        keras.callbacks.BackupAndRestore(os.path.join(workdir, "backup"),
-                                         double_checkpoint=True),
-        keras.callbacks.TensorBoard(os.path.join(workdir, "logs")),
-    ] + list(extra_callbacks)
+    callbacks = [validation] + run_callbacks(workdir) + list(extra_callbacks)
     dataset = gan_dataset(features, targets, sentences, gan.retokenizer, train["batch_size"],
                           gan.num_samples, train["seed"])
     history = gan.fit(dataset, epochs=train["epochs"], callbacks=callbacks,

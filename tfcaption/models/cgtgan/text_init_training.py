@@ -33,25 +33,10 @@ from tfcaption.models.clipcap.caption_lm_trainer import CaptionLmTrainer
 from tfcaption.models.clipcap.clipcap_builder import build_clipcap, load_or_build_gpt2
 from tfcaption.models.clipcap.clipcap_captioner import ClipCapCaptioner
 from tfcaption.models.clipcap.clipcap_model_dir import save_clipcap
-from tfcaption.models.clipcap.clipcap_training import evaluate_test_split, write_reports
-from tfcaption.tokenizers.bpe_trainer import train_bpe
-from tfcaption.tokenizers.gpt2_tokenizer import load_gpt2_tokenizer
+from tfcaption.models.clipcap.clipcap_training import (caption_tokenizer, evaluate_test_split,
+                                                       write_reports)
 from tfcaption.training.adamw import build_adamw
-from tfcaption.training.atomic_checkpoint import AtomicCheckpoint
-
-
-def corpus_tokenizer(hparams, workdir, texts, gpt2_tokenizer=None):
-    """``tokenizer.dir``, else the GPT-2 checkpoint's, else a BPE trained on ``texts``."""
-    settings = hparams.get("tokenizer", {})
-    if settings.get("dir"):
-        return load_gpt2_tokenizer(settings["dir"])
-    if gpt2_tokenizer is not None:
-        return gpt2_tokenizer
-    out = os.path.join(workdir, "tokenizer")
-    if not os.path.isfile(os.path.join(out, "merges.txt")):
-        train_bpe(texts, out, vocab_size=settings.get("vocab_size", 1000),
-                  min_frequency=settings.get("min_frequency", 2))
-    return load_gpt2_tokenizer(out)
+from tfcaption.training.run_callbacks import run_callbacks
 
 
 def text_dataset(texts, embeddings, tokenizer, max_length, batch_size, seed):
@@ -76,7 +61,8 @@ def run(hparams, workdir, extra_callbacks=()):
     texts, embeddings = read_corpus(data["corpus_embeddings"])
     gpt_settings = hparams["model"]["gpt2"]
     pretrained = load_or_build_gpt2(gpt_settings) if gpt_settings.get("path") else None
-    tokenizer = corpus_tokenizer(hparams, workdir, texts, pretrained and pretrained.tokenizer)
+    tokenizer = caption_tokenizer(hparams, workdir, pretrained and pretrained.tokenizer,
+                                  lambda: texts)
     gpt2 = pretrained or load_or_build_gpt2(gpt_settings, tokenizer.vocabulary_size())
     model_settings = {k: v for k, v in hparams["model"].items() if k != "type"}
     model = build_clipcap(model_settings, embeddings.shape[1], gpt2.model)
@@ -88,12 +74,7 @@ def run(hparams, workdir, extra_callbacks=()):
              "token_ids": tf.zeros([2, data["max_length"]], tf.int32),
              "padding_mask": tf.ones([2, data["max_length"]], tf.bool)})
     trainer.optimizer.build(model.trainable_variables)
-    callbacks = [
-        keras.callbacks.BackupAndRestore(os.path.join(workdir, "backup"),
-                                         double_checkpoint=True),
-        AtomicCheckpoint(os.path.join(workdir, "checkpoints", "last.weights.h5")),
-        keras.callbacks.TensorBoard(os.path.join(workdir, "logs")),
-    ] + list(extra_callbacks)
+    callbacks = run_callbacks(workdir) + list(extra_callbacks)
     history = trainer.fit(text_dataset(texts, embeddings, tokenizer, data["max_length"],
                                        train["batch_size"], train["seed"]),
                           epochs=train["epochs"], callbacks=callbacks,

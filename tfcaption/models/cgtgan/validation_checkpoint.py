@@ -7,6 +7,7 @@ import keras
 
 from tfcaption.data.captions_file import atomic_write_text
 from tfcaption.evaluation.cider import cider_d
+from tfcaption.training.atomic_checkpoint import save_weights_atomically
 
 
 class ValidationCheckpoint(keras.callbacks.Callback):
@@ -65,24 +66,13 @@ class ValidationCheckpoint(keras.callbacks.Callback):
                                     if not k.startswith("val_")}, **metrics}
         entry["best"] = self.best is None or metrics[self.monitor] > self.best
         if entry["best"]:
-            self._save_best()
+            save_weights_atomically(self.generator, self.best_path)
         self.history.append(entry)
         atomic_write_text(self.history_path, json.dumps(self.history, indent=1) + "\n")
         shown = ", ".join(f"{k} {v:.4f}" for k, v in metrics.items() if isinstance(v, float))
         self.log(f"validation after epoch {epoch}: {shown}; sample {metrics['sample']!r}"
                  + (" (best)" if entry["best"] else ""))
         return metrics
-
-    def _save_best(self):
-        directory = os.path.dirname(os.path.abspath(self.best_path))
-        os.makedirs(directory, exist_ok=True)
-        tmp = os.path.join(directory, f".tmp-{os.getpid()}-" + os.path.basename(self.best_path))
-        try:
-            self.generator.save_weights(tmp)
-            os.replace(tmp, self.best_path)
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
 
     def on_train_begin(self, logs=None):
         if os.path.isfile(self.history_path):

@@ -32,7 +32,7 @@ from tfcaption.models.clip.contrastive_clip import ContrastiveClip
 from tfcaption.models.clip.retrieval import retrieval_recall
 from tfcaption.tokenizers.clip_bpe_trainer import train_clip_bpe
 from tfcaption.tokenizers.clip_tokenizer import load_clip_tokenizer
-from tfcaption.training.atomic_checkpoint import AtomicCheckpoint
+from tfcaption.training.run_callbacks import run_callbacks
 
 SHARED_KEYS = ("text_hidden_dim", "text_num_layers", "text_num_heads", "text_intermediate_dim",
              "projection_dim", "max_sequence_length", "image_size")
@@ -165,12 +165,7 @@ def run(hparams, workdir, extra_callbacks=()):
     model({"images": tf.zeros([2, size, size, 3]),  # built, so a backup can be restored
            "token_ids": tf.fill([2, length], tokenizer.end_token_id)})
     model.optimizer.build(model.trainable_variables)
-    callbacks = [
-        keras.callbacks.BackupAndRestore(os.path.join(workdir, "backup"),
-                                         double_checkpoint=True),
-        AtomicCheckpoint(os.path.join(workdir, "checkpoints", "last.weights.h5")),
-        keras.callbacks.TensorBoard(os.path.join(workdir, "logs")),
-    ] + list(extra_callbacks)
+    callbacks = run_callbacks(workdir) + list(extra_callbacks)
     history = model.fit(train_ds, validation_data=val_ds, epochs=train["epochs"],
                         callbacks=callbacks, verbose=train.get("verbose", 2))
     metrics = evaluate_retrieval(clip, tokenizer, preprocessor, hparams["data"]["dir"],

@@ -41,7 +41,7 @@ from tfcaption.models.clipcap.clipcap_model_dir import save_clipcap
 from tfcaption.tokenizers.bpe_trainer import train_bpe
 from tfcaption.tokenizers.gpt2_tokenizer import load_gpt2_tokenizer
 from tfcaption.training.adamw import build_adamw
-from tfcaption.training.atomic_checkpoint import AtomicCheckpoint
+from tfcaption.training.run_callbacks import run_callbacks
 from tfcaption.training.sample_captions import SampleCaptions
 
 
@@ -66,7 +66,9 @@ def cache_clip_features(encoder, data, features_dir, batch_size=64, verbose=1):
     return int(shape[0])
 
 
-def _tokenizer(hparams, workdir, gpt2_tokenizer):
+def caption_tokenizer(hparams, workdir, gpt2_tokenizer, training_texts):
+    """``tokenizer.dir``, else the GPT-2 checkpoint's tokenizer, else a GPT-2-format BPE
+    trained on ``training_texts()`` into ``workdir/tokenizer`` (reused when rerun)."""
     settings = hparams.get("tokenizer", {})
     if settings.get("dir"):
         return load_gpt2_tokenizer(settings["dir"])
@@ -74,12 +76,17 @@ def _tokenizer(hparams, workdir, gpt2_tokenizer):
         return gpt2_tokenizer
     out = os.path.join(workdir, "tokenizer")
     if not os.path.isfile(os.path.join(out, "merges.txt")):
-        records = read_captions_jsonl(os.path.join(hparams["data"]["dir"], CAPTIONS_FILE),
-                                      split=hparams["data"]["train_split"])
-        train_bpe([c for r in records for c in r["captions"]], out,
-                  vocab_size=settings.get("vocab_size", 1000),
+        train_bpe(training_texts(), out, vocab_size=settings.get("vocab_size", 1000),
                   min_frequency=settings.get("min_frequency", 2))
     return load_gpt2_tokenizer(out)
+
+
+def _tokenizer(hparams, workdir, gpt2_tokenizer):
+    def captions():
+        records = read_captions_jsonl(os.path.join(hparams["data"]["dir"], CAPTIONS_FILE),
+                                      split=hparams["data"]["train_split"])
+        return [c for r in records for c in r["captions"]]
+    return caption_tokenizer(hparams, workdir, gpt2_tokenizer, captions)
 
 
 def _pipeline(hparams, split, tokenizer, features_dir, shuffle, pairing):
@@ -177,13 +184,7 @@ def run(hparams, workdir, extra_callbacks=()):
         data, data["val_split"], features_dir, train.get("num_samples", 4))
     samples = SampleCaptions(lambda x: captioner.generate(x, "greedy"), sample_feats,
                              sample_ids, sample_refs, every=train.get("sample_every", 1))
-    callbacks = [
-        keras.callbacks.BackupAndRestore(os.path.join(workdir, "backup"),
-                                         double_checkpoint=True),
-        AtomicCheckpoint(os.path.join(workdir, "checkpoints", "last.weights.h5")),
-        keras.callbacks.TensorBoard(os.path.join(workdir, "logs")),
-        samples,
-    ] + list(extra_callbacks)
+    callbacks = run_callbacks(workdir) + [samples] + list(extra_callbacks)
     history = trainer.fit(train_ds, validation_data=val_ds, epochs=train["epochs"],
                           callbacks=callbacks, verbose=train.get("verbose", 2))
 
