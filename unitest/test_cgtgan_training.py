@@ -134,12 +134,28 @@ def test_gan_entry_point_and_hparams_errors(init_run, shapes_dir, corpus_dir, tm
         train(bad, str(tmp_path / "bad2"))
 
 
+@pytest.mark.parametrize("section,key", [("model", "num_sample"), ("train", "g_lr"),
+                                         ("model.discriminator", "layers")])
+def test_unknown_gan_settings_are_named(section, key, tmp_path):
+    hparams = load_hparams(os.path.join(HPARAMS, "cgtgan_shapes.json"))
+    node = hparams
+    for part in section.split("."):
+        node = node[part]
+    node[key] = 1
+    with pytest.raises(ValueError, match=rf"unknown {section} setting\(s\) \['{key}'\]"):
+        train(hparams, str(tmp_path / "run"))
+
+
 @pytest.mark.parametrize("name", ["cgtgan_init_shapes", "cgtgan_init_coco", "cgtgan_shapes",
                                   "cgtgan_coco_inuic", "cgtgan_coco_gcc"])
 def test_hparams_files_are_complete(name):
     hparams = load_hparams(os.path.join(HPARAMS, f"{name}.json"))
     assert "python -m tfcaption.train" in hparams["description"]
     assert hparams["model"]["type"] == ("clipcap_text" if "init" in name else "cgtgan")
+    if hparams["model"]["type"] == "cgtgan":
+        from tfcaption.models.cgtgan.cgtgan_training import check_settings
+
+        check_settings(hparams)  # no unknown key
 
 
 def test_coco_recipes_follow_the_reference_settings():

@@ -47,6 +47,27 @@ from tfcaption.training.adamw import build_adamw
 from tfcaption.training.run_callbacks import run_callbacks
 
 ENCODER_KEYS = ("num_layers", "num_heads", "hidden_dim", "intermediate_dim", "dropout")
+MODEL_KEYS = ("type", "generator", "clip", "discriminator", "num_samples", "max_gen_length",
+              "baseline", "cos_weight", "clip_weight", "stop_token_ids")
+DISCRIMINATOR_KEYS = ("path", "tokenizer", "max_sequence_length", "mlp_dim") + ENCODER_KEYS
+_OPTIMIZER_KEYS = ("learning_rate", "warmup_steps", "schedule", "weight_decay", "no_decay",
+                   "adam_epsilon", "clipnorm")
+TRAIN_KEYS = (("batch_size", "epochs", "gan_training_steps", "gan_warm_steps",
+               "reward_weight", "update_discriminator", "distribute", "seed", "jit_compile",
+               "verbose") + _OPTIMIZER_KEYS + tuple(f"{p}_{k}" for p in "gd"
+                                                    for k in _OPTIMIZER_KEYS))
+
+
+def check_settings(hparams):
+    """Names any unknown key of ``model``, ``model.discriminator`` and ``train``."""
+    sections = (("model", hparams["model"], MODEL_KEYS),
+                ("model.discriminator", hparams["model"].get("discriminator", {}),
+                 DISCRIMINATOR_KEYS),
+                ("train", hparams["train"], TRAIN_KEYS))
+    for name, section, known in sections:
+        unknown = sorted(set(section) - set(known))
+        if unknown:
+            raise ValueError(f"unknown {name} setting(s) {unknown}; known: {sorted(known)}")
 
 
 def build_discriminator_from(settings, generator_dir, workdir):
@@ -107,6 +128,7 @@ def _shapes_metrics(data):
 
 def run(hparams, workdir, extra_callbacks=()):
     """Trains, keeps the best generator, evaluates it; returns the metrics."""
+    check_settings(hparams)
     data, train = hparams["data"], hparams["train"]
     keras.utils.set_random_seed(train["seed"])
     corpus_dir = data["corpus_embeddings"]
