@@ -268,7 +268,8 @@ def test_cgtgan_commands_improve_on_the_text_only_init(workdir):
     assert gan["coco"]["CIDEr"] > init["coco"]["CIDEr"], (init["coco"], gan["coco"])
     assert gan["shapes"]["all_correct"] > init["shapes"]["all_correct"]
     history = gan["val_history"]
-    epochs = json.load(open(os.path.join(ROOT, "hparams", "cgtgan_shapes.json")))["train"]["epochs"]
+    recipe = json.load(open(os.path.join(ROOT, "hparams", "cgtgan_shapes.json")))
+    epochs = recipe["train"]["epochs"]
     assert [h["epoch"] for h in history] == list(range(epochs + 1))  # 0 = the initialisation
     assert max(h["CIDEr"] for h in history[1:]) > history[0]["CIDEr"]
     assert history[-1]["reward"] > history[1]["reward"]  # the CLIP reward it optimises
