@@ -33,14 +33,14 @@ from tfcaption.backbones.clip_loader import load_clip
 from tfcaption.backbones.roberta_loader import load_roberta
 from tfcaption.data.captions_file import CAPTIONS_FILE, read_captions_jsonl
 from tfcaption.data.shapes_scorer import score_dataset
-from tfcaption.models.cgtgan.caption_discriminator import CaptionDiscriminator
+from tfcaption.models.cgtgan.caption_discriminator import (CaptionDiscriminator,
+                                                           build_discriminator)
 from tfcaption.models.cgtgan.cgtgan_model import CgtGanModel
 from tfcaption.models.cgtgan.corpus_embedding import FEATURES_DIR, read_corpus, read_targets
 from tfcaption.models.cgtgan.validation_checkpoint import ValidationCheckpoint
 from tfcaption.models.clipcap.clipcap_model_dir import load_clipcap, save_clipcap
 from tfcaption.models.clipcap.clipcap_training import (eval_features, evaluate_test_split,
                                                        write_reports)
-from tfcaption.backbones.roberta_encoder import RobertaEncoder
 from tfcaption.tokenizers.roberta_tokenizer import (load_roberta_tokenizer,
                                                     write_roberta_from_gpt2)
 from tfcaption.training.adamw import build_adamw
@@ -75,20 +75,20 @@ def build_discriminator_from(settings, generator_dir, workdir):
     settings = dict(settings)
     if settings.get("path"):
         loaded = load_roberta(settings["path"])
-        encoder, tokenizer = loaded.model, loaded.tokenizer
-    else:
-        tokenizer_dir = settings.get("tokenizer") or write_roberta_from_gpt2(
-            generator_dir, os.path.join(workdir, "roberta_tokenizer"))
-        tokenizer = load_roberta_tokenizer(tokenizer_dir)
-        missing = [k for k in ENCODER_KEYS if k not in settings]
-        if missing:
-            raise ValueError(f"model.discriminator has no path, so it needs a RoBERTa config; "
-                             f"missing {missing}")
-        encoder = RobertaEncoder(tokenizer.vocabulary_size(),
-                                 max_sequence_length=settings.get("max_sequence_length", 64),
-                                 name="roberta", **{k: settings[k] for k in ENCODER_KEYS})
-    return CaptionDiscriminator(encoder, mlp_dim=settings.get("mlp_dim"),
-                                name="discriminator"), tokenizer
+        return CaptionDiscriminator(loaded.model, mlp_dim=settings.get("mlp_dim"),
+                                    name="discriminator"), loaded.tokenizer
+    # a RoBERTa config, randomly initialised, on a tokenizer sharing the generator's BPE
+    tokenizer_dir = settings.get("tokenizer") or write_roberta_from_gpt2(
+        generator_dir, os.path.join(workdir, "roberta_tokenizer"))
+    tokenizer = load_roberta_tokenizer(tokenizer_dir)
+    missing = [k for k in ENCODER_KEYS if k not in settings]
+    if missing:
+        raise ValueError(f"model.discriminator has no path, so it needs a RoBERTa config; "
+                         f"missing {missing}")
+    discriminator = build_discriminator(
+        tokenizer.vocabulary_size(), max_sequence_length=settings.get("max_sequence_length", 64),
+        mlp_dim=settings.get("mlp_dim"), **{k: settings[k] for k in ENCODER_KEYS})
+    return discriminator, tokenizer
 
 
 def train_inputs(data, corpus_dir, features_dir):
