@@ -25,6 +25,7 @@ TRAINERS = {
     "clipcap": "tfcaption.models.clipcap.clipcap_training",
     "clipcap_text": "tfcaption.models.cgtgan.text_init_training",
     "cgtgan": "tfcaption.models.cgtgan.cgtgan_training",
+    "wgan": "tfcaption.models.wgan.wgan_training",
 }
 
 flags.DEFINE_string("hparams", None, "Path to an hparams JSON file.")

@@ -12,9 +12,10 @@ from tfcaption.backbones.model_dir import CONFIG_FILE, TYPE_KEY, read_model_dir_
 # tfcaption_model_type -> "module:function" that loads such a dir.
 CAPTIONER_LOADERS = {
     "clipcap": "tfcaption.models.clipcap.clipcap_model_dir:load_clipcap",
+    "wgan_gru": "tfcaption.models.wgan.gru_captioner_dir:load_gru_captioner",
 }
 # Model dirs that other loaders read but that cannot caption on their own.
-BACKBONE_TYPES = ("clip", "clip_resnet", "gpt2", "roberta")
+BACKBONE_TYPES = ("clip", "clip_resnet", "cnn", "gpt2", "roberta")
 
 
 def captioner_types():
@@ -23,7 +24,7 @@ def captioner_types():
 
 
 def load_captioner(model_dir, **kwargs):
-    """A captioner model dir -> its captioner (today a ``ClipCapCaptioner``).
+    """A captioner model dir -> its captioner (``ClipCapCaptioner``, ``GruCaptioner``).
 
     ``kwargs`` go to the family's loader (e.g. ``jit_compile=False``). The dir's
     ``format_version`` is checked first. Raises ``FileNotFoundError`` when ``model_dir``

@@ -1,0 +1,111 @@
+"""The WGAN-GP captioner's generator: two GRU cells gated by the image feature."""
+
+import keras
+import tensorflow as tf
+from keras import ops
+
+
+@keras.saving.register_keras_serializable(package="tfcaption")
+class GatedGruGenerator(keras.Model):
+    """Word embedding → GRUCell → dropout → ``* tanh(Dense(image feature))`` → GRUCell →
+    Dense(embedding_dim, tanh) → Dense(vocabulary_size) (logits; softmax gives the
+    next-word distribution).
+
+    One recurrent state ``h`` (zero at the start) runs through both cells: the first
+    cell reads the word and ``h``; the second reads the gated output of the first and
+    takes the first cell's (undropped) output as its previous state; its output is the
+    next ``h`` (a stacked conditional GRU, as the reference).
+
+    ``call({"features" [B, F], "token_ids" [B, T]})`` runs teacher-forced over the ``T``
+    input tokens (``<start> w1 … w_{T-1}``) and returns logits ``[B, T, V]``: row ``t``
+    predicts token ``t + 1``. :meth:`step` advances one token (decoding);
+    :meth:`embedded_step` takes an input vector instead of an id (soft inputs).
+
+    Args:
+      vocabulary_size: words, specials included (``V``).
+      feature_dim: the image feature's size (2048 for ResNet-50 pooled features).
+      embedding_dim: word embedding size (300, GloVe's).
+      hidden_dim: both GRU cells' size.
+      dropout: rate between the first GRU cell and the gate.
+    """
+
+    def __init__(self, vocabulary_size, feature_dim=2048, embedding_dim=300, hidden_dim=256,
+                 dropout=0.5, **kwargs):
+        super().__init__(**kwargs)
+        self.vocabulary_size = int(vocabulary_size)
+        self.feature_dim = int(feature_dim)
+        self.embedding_dim = int(embedding_dim)
+        self.hidden_dim = int(hidden_dim)
+        self.dropout = float(dropout)
+        self.embedding = keras.layers.Embedding(self.vocabulary_size, self.embedding_dim,
+                                                name="embedding")
+        self.gru1 = keras.layers.GRUCell(self.hidden_dim, name="gru1")
+        self.dropout_layer = keras.layers.Dropout(self.dropout, name="dropout")
+        self.image_gate = keras.layers.Dense(self.hidden_dim, activation="tanh",
+                                             name="image_gate")
+        self.gru2 = keras.layers.GRUCell(self.hidden_dim, name="gru2")
+        self.to_embedding = keras.layers.Dense(self.embedding_dim, activation="tanh",
+                                               name="to_embedding")
+        self.to_logits = keras.layers.Dense(self.vocabulary_size, name="to_logits")
+        self.embedding.build((None,))
+        self.gru1.build((None, self.embedding_dim))
+        self.image_gate.build((None, self.feature_dim))
+        self.gru2.build((None, self.hidden_dim))
+        self.to_embedding.build((None, self.hidden_dim))
+        self.to_logits.build((None, self.embedding_dim))
+        self.built = True
+
+    @property
+    def embeddings(self):
+        """The word embedding matrix ``[V, embedding_dim]``."""
+        return self.embedding.embeddings
+
+    def initial_state(self, features):
+        """``{"h", "gate"}`` for a batch of image features ``[B, F]``."""
+        features = ops.cast(features, self.compute_dtype)
+        zeros = ops.zeros((ops.shape(features)[0], self.hidden_dim), self.compute_dtype)
+        return {"h": zeros, "gate": self.image_gate(features)}
+
+    def embedded_step(self, inputs, state, training=None):
+        """One step from input vectors ``[N, embedding_dim]`` -> (logits ``[N, V]``, state)."""
+        h1, _ = self.gru1(inputs, [state["h"]], training=training)
+        gated = self.dropout_layer(h1, training=training) * state["gate"]
+        h2, _ = self.gru2(gated, [h1], training=training)
+        logits = self.to_logits(self.to_embedding(h2))
+        return logits, {"h": h2, "gate": state["gate"]}
+
+    def step(self, token_ids, state, training=None):
+        """One step from token ids ``[N]`` -> (logits ``[N, V]``, state)."""
+        return self.embedded_step(self.embedding(token_ids), state, training=training)
+
+    def call(self, inputs, training=None):
+        state = self.initial_state(inputs["features"])
+        embedded = self.embedding(inputs["token_ids"])
+        steps = embedded.shape[1]
+        if steps is None:
+            raise ValueError("GatedGruGenerator needs a static sequence length")
+        logits = []
+        for t in range(steps):
+            step_logits, state = self.embedded_step(embedded[:, t], state, training=training)
+            logits.append(step_logits)
+        return ops.stack(logits, axis=1)
+
+    def decoding_start(self, features, start_id):
+        """(first_logits ``[B, V]``, cache) after the ``<start>`` token, for
+        :func:`tfcaption.decoding.decode.decode`."""
+        state = self.initial_state(features)
+        start = tf.fill([tf.shape(features)[0]], tf.constant(int(start_id), tf.int32))
+        return self.step(start, state, training=False)
+
+    def decoding_step(self, token_ids, cache, index):
+        """The ``step_fn`` of :func:`tfcaption.decoding.decode.decode` (``index`` unused:
+        the GRU state is the whole history)."""
+        del index
+        return self.step(token_ids, cache, training=False)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(vocabulary_size=self.vocabulary_size, feature_dim=self.feature_dim,
+                      embedding_dim=self.embedding_dim, hidden_dim=self.hidden_dim,
+                      dropout=self.dropout)
+        return config

@@ -1,0 +1,143 @@
+"""The gated GRU generator with what it needs to caption: vocabulary, image encoder, defaults."""
+
+import dataclasses
+
+import numpy as np
+import tensorflow as tf
+
+from tfcaption.backbones.image_encoder_dir import image_features
+from tfcaption.data.image_files import load_image_file
+from tfcaption.decoding.decode import decode
+from tfcaption.decoding.decoding_config import DecodingConfig
+
+
+def _names_max_length(decoding, overrides) -> bool:
+    return ("max_length" in overrides or isinstance(decoding, DecodingConfig)
+            or (isinstance(decoding, dict) and "max_length" in decoding))
+
+
+class GruCaptioner:
+    """Captions images (or image features) with a :class:`GatedGruGenerator`.
+
+    Args:
+      generator: the :class:`GatedGruGenerator`.
+      vocabulary: its :class:`WordVocabulary` (``<start>`` begins, ``<end>`` stops).
+      image_encoder: a ``LoadedBackbone`` from
+        :func:`tfcaption.backbones.image_encoder_dir.load_image_encoder`, or None for a
+        model used on precomputed features only.
+      max_length: default most words per caption (``<end>`` included).
+      jit_compile: compile decoding and image encoding with XLA.
+    """
+
+    def __init__(self, generator, vocabulary, image_encoder=None, max_length=20,
+                 jit_compile=True):
+        if len(vocabulary) != generator.vocabulary_size:
+            raise ValueError(f"the vocabulary has {len(vocabulary)} tokens but the generator "
+                             f"{generator.vocabulary_size} rows")
+        self.generator = generator
+        self.vocabulary = vocabulary
+        self.image_encoder = image_encoder
+        self.max_length = int(max_length)
+        self.jit_compile = bool(jit_compile)
+        self._encode = None
+        self._functions = {}
+
+    @property
+    def preprocessor(self):
+        return None if self.image_encoder is None else self.image_encoder.preprocessor
+
+    def decoding_config(self, decoding="greedy", **overrides) -> DecodingConfig:
+        """The decoding setting; ``<end>`` stops it, and ``max_length`` defaults to the
+        model's when the setting does not name one."""
+        config = DecodingConfig.parse(decoding, **overrides)
+        if not config.stop_token_ids:
+            config = dataclasses.replace(config, stop_token_ids=(self.vocabulary.end_id,))
+        if not _names_max_length(decoding, overrides):
+            config = dataclasses.replace(config, max_length=self.max_length)
+        return config
+
+    # --- inputs ------------------------------------------------------------------------
+    def encode_images(self, images):
+        """Preprocessed images ``[B, H, W, 3]`` -> features ``[B, feature_dim]``."""
+        if self.image_encoder is None:
+            raise ValueError("this captioner has no image encoder: pass image features of "
+                             f"shape [batch, {self.generator.feature_dim}]")
+        if self._encode is None:
+            self._encode = image_features(self.image_encoder, self.jit_compile)
+        return self._encode(tf.convert_to_tensor(images, tf.float32))
+
+    def load_images(self, paths):
+        """Image files -> preprocessed ``[B, H, W, 3]`` (errors name the file)."""
+        if self.preprocessor is None:
+            raise ValueError("this captioner has no image encoder to caption files with")
+        return tf.stack([load_image_file(path, self.preprocessor) for path in paths])
+
+    def feature_inputs(self, inputs):
+        """Paths, preprocessed images or features -> float32 ``[B, feature_dim]``."""
+        if isinstance(inputs, str):
+            inputs = [inputs]
+        if isinstance(inputs, (list, tuple)) and inputs and isinstance(inputs[0], str):
+            return self.encode_images(self.load_images(inputs))
+        x = tf.convert_to_tensor(inputs, tf.float32)
+        if x.shape.rank == 4:
+            return self.encode_images(x)
+        if x.shape.rank == 2 and x.shape[-1] == self.generator.feature_dim:
+            return x
+        raise ValueError(f"expected image paths, images [B, H, W, 3] or image features "
+                         f"[B, {self.generator.feature_dim}], got shape {tuple(x.shape)}")
+
+    # --- decoding ----------------------------------------------------------------------
+    def generate_function(self, config):
+        """A compiled ``(features [B, F], seed [2]) -> DecodeResult`` for ``config``."""
+        if config not in self._functions:
+            generator, start_id = self.generator, self.vocabulary.start_id
+
+            def run(features, seed):
+                first_logits, cache = generator.decoding_start(features, start_id)
+                return decode(generator.decoding_step, first_logits, cache, 0, config,
+                              seed=seed)
+
+            self._functions[config] = tf.function(run, jit_compile=self.jit_compile,
+                                                  reduce_retracing=True)
+        return self._functions[config]
+
+    def generate(self, inputs, decoding="greedy", return_ids=False, return_scores=False,
+                 batch_size=64, seed=0, start_index=0, **overrides):
+        """Captions ``inputs`` (image paths, preprocessed images or image features).
+
+        Arguments and return value as ``ClipCapCaptioner.generate``: a list of strings
+        (lists of strings when ``num_return_sequences > 1``), or with ``return_ids`` /
+        ``return_scores`` a dict ``{"captions", "token_ids", "scores"}``.
+        """
+        config = self.decoding_config(decoding, **overrides)
+        function = self.generate_function(config)
+        features = self.feature_inputs(inputs)
+        ids, scores = [], []
+        for start in range(0, int(features.shape[0]), batch_size):
+            step_seed = tf.constant([int(seed), int(start_index) + start], tf.int32)
+            result = function(features[start:start + batch_size], step_seed)
+            for row, row_lengths in zip(result.token_ids.numpy(), result.lengths.numpy()):
+                ids.append([row[r, :n].tolist() for r, n in enumerate(row_lengths)])
+            scores.extend(result.scores.numpy().tolist())
+        captions = [[self.detokenize(seq) for seq in row] for row in ids]
+        if config.num_return_sequences == 1:
+            captions = [row[0] for row in captions]
+        if not (return_ids or return_scores):
+            return captions
+        out = {"captions": captions}
+        if return_ids:
+            out["token_ids"] = ids
+        if return_scores:
+            out["scores"] = np.asarray(scores, np.float32)
+        return out
+
+    def detokenize(self, token_ids):
+        """One generated sequence (list of ids) -> its words, up to ``<end>``."""
+        tokens = [self.vocabulary.id_to_token(int(i)) for i in token_ids]
+        words = []
+        for token in tokens:
+            if token == self.vocabulary.end_token:
+                break
+            if token not in (self.vocabulary.pad_token, self.vocabulary.start_token):
+                words.append(token)
+        return " ".join(words)

@@ -1,0 +1,237 @@
+"""WGAN-GP training of the gated GRU captioner: one Keras model, two optimizers."""
+
+import keras
+import tensorflow as tf
+
+from tfcaption.models.wgan import wgan_losses
+from tfcaption.models.wgan.gated_gru_generator import GatedGruGenerator  # noqa: F401
+from tfcaption.models.wgan.gru_critic import GruCritic  # noqa: F401  (both registered)
+
+MODES = ("adversarial", "mle")
+FAKE_INPUTS = ("softmax", "gumbel")
+START_ID = 1  # WordVocabulary.start_id: the first input of a free-running generator
+ADVERSARIAL_METRICS = ("d_loss", "g_loss", "gp", "wasserstein", "mle_loss", "temperature")
+
+
+@keras.saving.register_keras_serializable(package="tfcaption")
+class WganGruModel(keras.Model):
+    """The WGAN-GP recipe around a :class:`GatedGruGenerator` and a :class:`GruCritic`.
+
+    A batch is ``{"features" [B, F], "token_ids" [B, T + 1], "padding_mask" [B, T + 1]}``:
+    ``<start> w1 … <end>`` then padding. The generator reads ``token_ids[:, :-1]``; the
+    real sequence is ``token_ids[:, 1:]`` (``T`` words, padding included, as the critic
+    reads all ``T`` steps).
+
+    ``mode="adversarial"``: each ``train_step`` draws one set of fake sequences for the
+    step's batch, makes ``n_critic`` critic updates against it (fresh interpolation
+    weights each), then one generator update with fresh fakes (as the reference):
+
+    * fake sequences (``fake_input``): ``"softmax"``, the generator's softmax at every
+      step, teacher-forced on the real caption (the reference design); or ``"gumbel"``,
+      free running: each step's Gumbel-softmax sample (temperature annealed from
+      ``gumbel_start`` to ``gumbel_end`` over ``gumbel_steps`` generator updates) is the
+      fake word and, times the generator's embedding, its next input;
+    * critic: :func:`wgan_losses.critic_loss` with :func:`wgan_losses.gradient_penalty`;
+      it reads each caption up to its end (``padding_mask``), fakes and interpolates as
+      long as their real caption;
+    * generator: :func:`wgan_losses.generator_loss` plus ``supervised_weight`` times the
+      teacher-forced cross-entropy (0 in the reference design).
+
+    ``mode="mle"``: each ``train_step`` is one generator update on the cross-entropy only
+    (pre-training); the critic is untouched.
+
+    Random draws come from ``(seed, optimizer iterations)``, so a resumed run draws what
+    the uninterrupted run would have.
+    """
+
+    def __init__(self, generator, critic, mode="adversarial", n_critic=9, gp_weight=10.0,
+                 gp_epsilon=1e-5, supervised_weight=0.0, fake_input="softmax",
+                 gumbel_start=1.0, gumbel_end=0.1, gumbel_steps=1000, jit_compile=True,
+                 seed=0, **kwargs):
+        super().__init__(**kwargs)
+        if mode not in MODES:
+            raise ValueError(f"mode {mode!r} is not one of {MODES}")
+        if fake_input not in FAKE_INPUTS:
+            raise ValueError(f"fake_input {fake_input!r} is not one of {FAKE_INPUTS}")
+        if int(n_critic) < 1:
+            raise ValueError(f"n_critic must be >= 1, got {n_critic}")
+        if not 0 < float(gumbel_end) <= float(gumbel_start):
+            raise ValueError(f"need 0 < gumbel_end ({gumbel_end}) <= gumbel_start "
+                             f"({gumbel_start})")
+        if generator.vocabulary_size != critic.vocabulary_size:
+            raise ValueError(f"the generator has {generator.vocabulary_size} words but the "
+                             f"critic {critic.vocabulary_size}")
+        self.generator = generator
+        self.critic = critic
+        self.mode = mode
+        self.n_critic = int(n_critic)
+        self.gp_weight = float(gp_weight)
+        self.gp_epsilon = float(gp_epsilon)
+        self.supervised_weight = float(supervised_weight)
+        self.fake_input = fake_input
+        self.gumbel_start = float(gumbel_start)
+        self.gumbel_end = float(gumbel_end)
+        self.gumbel_steps = int(gumbel_steps)
+        self.jit_compile = bool(jit_compile)
+        self.seed = int(seed)
+        names = ADVERSARIAL_METRICS if mode == "adversarial" else ("mle_loss",)
+        if fake_input != "gumbel":
+            names = tuple(n for n in names if n != "temperature")
+        self.trackers = {name: keras.metrics.Mean(name=name) for name in names}
+        jit = self.jit_compile
+        self._d_gradients = tf.function(self._critic_gradients, jit_compile=jit,
+                                        reduce_retracing=True)
+        self._fake_fn = tf.function(self._fake_sequences, jit_compile=jit,
+                                    reduce_retracing=True)
+        self._g_gradients = tf.function(self._generator_gradients, jit_compile=jit,
+                                        reduce_retracing=True)
+        self.built = True
+
+    @property
+    def metrics(self):
+        return list(self.trackers.values())
+
+    def compile(self, g_optimizer, d_optimizer=None, **kwargs):
+        """The generator's and the critic's optimizers (``d_optimizer`` unused in
+        ``"mle"`` mode); the numeric parts are XLA-compiled when ``jit_compile``."""
+        if self.mode == "adversarial" and d_optimizer is None:
+            raise ValueError("adversarial training needs a d_optimizer")
+        kwargs.setdefault("jit_compile", False)
+        super().compile(**kwargs)
+        self.g_optimizer = g_optimizer
+        self.d_optimizer = d_optimizer
+
+    def build_optimizers(self):
+        """Creates the optimizers' slots now (so a backup can be restored before fit)."""
+        self.g_optimizer.build(self.generator.trainable_variables)
+        if self.d_optimizer is not None:
+            self.d_optimizer.build(self.critic.trainable_variables)
+
+    def call(self, inputs, training=None):
+        return self.generator(inputs, training=training)
+
+    # --- fake sequences ------------------------------------------------------------------
+    def temperature(self, g_step):
+        return wgan_losses.annealed_temperature(g_step, self.gumbel_start, self.gumbel_end,
+                                                self.gumbel_steps)
+
+    def _free_running(self, features, steps, seed, temperature):
+        """Gumbel-softmax words ``[B, T, V]``, each fed back (times the embedding)."""
+        generator = self.generator
+        state = generator.initial_state(features)
+        start = tf.fill([tf.shape(features)[0]], tf.constant(START_ID, tf.int32))
+        inputs = generator.embedding(start)
+        words = []
+        for t in range(steps):
+            logits, state = generator.embedded_step(inputs, state, training=True)
+            word = wgan_losses.gumbel_softmax(logits, temperature,
+                                              tf.stack([seed[0], seed[1] * steps + t]))
+            words.append(word)
+            inputs = tf.matmul(word, tf.cast(generator.embeddings, word.dtype))
+        return tf.stack(words, axis=1)
+
+    def _fakes(self, features, inputs, seed, temperature):
+        """(fake sequences ``[B, T, V]``, teacher-forced logits ``[B, T, V]``)."""
+        logits = self.generator({"features": features, "token_ids": inputs}, training=True)
+        if self.fake_input == "softmax":
+            return tf.nn.softmax(tf.cast(logits, tf.float32), axis=-1), logits
+        return self._free_running(features, inputs.shape[1], seed, temperature), logits
+
+    # --- the numeric pieces (XLA) --------------------------------------------------------
+    def _fake_sequences(self, features, inputs, seed, temperature):
+        fake, _ = self._fakes(features, inputs, seed, temperature)
+        return tf.stop_gradient(fake)
+
+    def _critic_gradients(self, features, targets, mask, fake, seed):
+        alpha = tf.random.stateless_uniform([tf.shape(features)[0]], seed)
+        real = tf.one_hot(targets, self.critic.vocabulary_size, dtype=fake.dtype)
+
+        def critic_fn(sequence):
+            return self.critic({"features": features, "sequence": sequence,
+                                "padding_mask": mask}, training=True)
+
+        variables = self.critic.trainable_variables
+        with tf.GradientTape() as tape:
+            real_scores = critic_fn(targets)
+            fake_scores = critic_fn(fake)
+            penalty = wgan_losses.gradient_penalty(critic_fn, real, fake, alpha,
+                                                   self.gp_epsilon)
+            loss = wgan_losses.critic_loss(real_scores, fake_scores, penalty, self.gp_weight)
+            scaled = loss * self._scale()
+        distance = wgan_losses.wasserstein_estimate(real_scores, fake_scores)
+        return loss, penalty, distance, tape.gradient(scaled, variables)
+
+    def _generator_gradients(self, features, inputs, targets, mask, seed, temperature):
+        variables = self.generator.trainable_variables
+        with tf.GradientTape() as tape:
+            if self.mode == "mle":
+                logits = self.generator({"features": features, "token_ids": inputs},
+                                        training=True)
+                mle = wgan_losses.masked_cross_entropy(targets, logits, mask)
+                loss = mle
+            else:
+                fake, logits = self._fakes(features, inputs, seed, temperature)
+                scores = self.critic({"features": features, "sequence": fake,
+                                      "padding_mask": mask}, training=True)
+                mle = wgan_losses.masked_cross_entropy(targets, logits, mask)
+                loss = wgan_losses.generator_loss(scores)
+                if self.supervised_weight:
+                    loss += self.supervised_weight * mle
+            scaled = loss * self._scale()
+        return loss, mle, tape.gradient(scaled, variables)
+
+    def _scale(self):
+        # Keras optimizers sum the replicas' gradients: scale to follow the global mean
+        return 1.0 / self.distribute_strategy.num_replicas_in_sync
+
+    # --- the step ------------------------------------------------------------------------
+    def train_step(self, data):
+        data, _, _ = keras.utils.unpack_x_y_sample_weight(data)
+        features = tf.cast(data["features"], tf.float32)
+        token_ids = tf.cast(data["token_ids"], tf.int32)
+        inputs, targets = token_ids[:, :-1], token_ids[:, 1:]
+        mask = tf.cast(data["padding_mask"], tf.bool)[:, 1:]
+        g_step = tf.cast(self.g_optimizer.iterations, tf.int32)
+        temperature = self.temperature(g_step)
+        values = {}
+        base = tf.constant(self.seed, tf.int32)
+        if self.mode == "adversarial":
+            fake = self._fake_fn(features, inputs, tf.stack([base, 3 * g_step]), temperature)
+            for _ in range(self.n_critic):
+                d_step = tf.cast(self.d_optimizer.iterations, tf.int32)
+                d_loss, penalty, distance, grads = self._d_gradients(
+                    features, targets, mask, fake, tf.stack([base, 3 * d_step + 1]))
+                self.d_optimizer.apply(grads, self.critic.trainable_variables)
+            values.update(d_loss=d_loss, gp=penalty, wasserstein=distance)
+            if self.fake_input == "gumbel":
+                values["temperature"] = temperature
+        seed = tf.stack([base, 3 * g_step + 2])
+        g_loss, mle, grads = self._g_gradients(features, inputs, targets, mask, seed,
+                                               temperature)
+        self.g_optimizer.apply(grads, self.generator.trainable_variables)
+        values["mle_loss"] = mle
+        if self.mode == "adversarial":
+            values["g_loss"] = g_loss
+        for name, value in values.items():
+            self.trackers[name].update_state(value)
+        return {name: tracker.result() for name, tracker in self.trackers.items()}
+
+    # --- serialisation -------------------------------------------------------------------
+    def get_config(self):
+        config = super().get_config()
+        config.update(generator=keras.saving.serialize_keras_object(self.generator),
+                      critic=keras.saving.serialize_keras_object(self.critic),
+                      mode=self.mode, n_critic=self.n_critic, gp_weight=self.gp_weight,
+                      gp_epsilon=self.gp_epsilon, supervised_weight=self.supervised_weight,
+                      fake_input=self.fake_input, gumbel_start=self.gumbel_start,
+                      gumbel_end=self.gumbel_end, gumbel_steps=self.gumbel_steps,
+                      jit_compile=self.jit_compile, seed=self.seed)
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["generator"] = keras.saving.deserialize_keras_object(config["generator"])
+        config["critic"] = keras.saving.deserialize_keras_object(config["critic"])
+        return cls(**config)
+

@@ -1,0 +1,202 @@
+"""``model.type = "wgan"``: the WGAN-GP GRU captioner, trained on cached image features.
+
+Steps:
+
+1. the word vocabulary of the training captions (lower-cased, punctuation removed;
+   ``model.vocabulary_size`` most frequent words, specials included) in
+   ``workdir/vocab.txt``;
+2. the image encoder (``model.image_encoder``, see
+   :mod:`tfcaption.backbones.image_encoder_dir`) encodes the train/val/test images once
+   into a feature cache (``data.features_dir``, default ``workdir/features``; resumable);
+3. the generator and the critic, each with its own word embedding, optionally
+   initialised from a GloVe file (``model.glove``);
+4. optional MLE pre-training of the generator (``train.pretrain_epochs``, in
+   ``workdir/pretrain``), then adversarial training (:class:`WganGruModel`, ``n_critic``
+   critic updates per generator update, Adam with gradient-norm clipping), each phase
+   with a backup every epoch (rerunning resumes), TensorBoard logs, sample captions and
+   the validation split's greedy-caption diversity every epoch;
+5. the model dir in ``workdir/model`` and the shared evaluator on the test split's
+   image files: ``metrics.json``, ``predictions.jsonl``, ``metrics.md``.
+"""
+
+import json
+import os
+
+import keras
+import tensorflow as tf
+
+from tfcaption.backbones.image_encoder_dir import image_features, load_image_encoder
+from tfcaption.data.caption_pipeline import CaptionPipeline
+from tfcaption.data.captions_file import CAPTIONS_FILE, read_captions_jsonl
+from tfcaption.data.feature_cache import FeatureCache
+from tfcaption.data.feature_reader import META_FILE
+from tfcaption.data.text_ops import clean_captions
+from tfcaption.models.clipcap.clipcap_training import (eval_features, evaluate_test_split,
+                                                       write_reports)
+from tfcaption.models.wgan.gated_gru_generator import GatedGruGenerator
+from tfcaption.models.wgan.glove import glove_matrix
+from tfcaption.models.wgan.gru_captioner import GruCaptioner
+from tfcaption.models.wgan.gru_captioner_dir import save_gru_captioner
+from tfcaption.models.wgan.gru_critic import GruCritic
+from tfcaption.models.wgan.validation_diversity import ValidationDiversity
+from tfcaption.models.wgan.wgan_gru_model import WganGruModel
+from tfcaption.models.wgan.wgan_settings import check_settings
+from tfcaption.tokenizers.word_vocabulary import WordVocabulary
+from tfcaption.training.atomic_checkpoint import save_weights_atomically
+from tfcaption.training.run_callbacks import run_callbacks
+from tfcaption.training.sample_captions import SampleCaptions
+
+
+def clean(text):
+    """The reference's caption cleaning: lower-case, punctuation removed (words kept)."""
+    return clean_captions(text, strip_digits=False, drop_single_chars=False)
+
+
+def build_vocabulary(hparams, workdir):
+    """``workdir/vocab.txt`` (built from the training captions, reused when rerun)."""
+    path = os.path.join(workdir, "vocab.txt")
+    if os.path.isfile(path):
+        return WordVocabulary.load(path)
+    data = hparams["data"]
+    records = read_captions_jsonl(os.path.join(data["dir"], CAPTIONS_FILE),
+                                  split=data["train_split"])
+    captions = [c for r in records for c in r["captions"]]
+    cleaned = [c.decode("utf-8") for c in clean(tf.constant(captions)).numpy()]
+    vocabulary = WordVocabulary.build(cleaned, max_size=hparams["model"]["vocabulary_size"])
+    vocabulary.save(path)
+    return vocabulary
+
+
+def cache_features(encoder, data, features_dir, batch_size=64, verbose=1):
+    """Encodes the train/val/test images into ``features_dir``; returns the feature size."""
+    cache = FeatureCache(features_dir, image_features(encoder), encoder.preprocessor,
+                         encoder_name=f"{encoder.model_type}:{encoder.config.get('name', '')}",
+                         batch_size=batch_size)
+    for split in (data["train_split"], data["val_split"], data["test_split"]):
+        cache.build(data["dir"], split, verbose=verbose)
+    with open(os.path.join(features_dir, META_FILE)) as f:
+        shape = json.load(f)["feature_shape"]
+    if len(shape) != 1:
+        raise ValueError(f"{features_dir}: cached features have shape {shape}, expected one "
+                         f"vector per image (a pooled encoder)")
+    return int(shape[0])
+
+
+def limit_captions(records, max_captions):
+    """The first records, in file order, holding at most ``max_captions`` captions."""
+    kept, total = [], 0
+    for record in records:
+        room = max_captions - total
+        if room <= 0:
+            break
+        kept.append({**record, "captions": record["captions"][:room]})
+        total += len(kept[-1]["captions"])
+    return kept
+
+
+def training_dataset(hparams, vocabulary, features_dir):
+    data, train = hparams["data"], hparams["train"]
+    pipe = CaptionPipeline(data["dir"], split=data["train_split"], mode="train",
+                           features_dir=features_dir, tokenize=vocabulary.encode,
+                           text_fn=clean, max_length=hparams["model"]["max_length"] + 1,
+                           start_id=vocabulary.start_id, end_id=vocabulary.end_id,
+                           pad_id=vocabulary.pad_id, pairing="all",
+                           shuffle_buffer=20000, seed=train["seed"])
+    if data.get("max_train_captions"):
+        pipe.records = limit_captions(pipe.records, int(data["max_train_captions"]))
+    dataset = pipe.dataset(train["batch_size"]).map(
+        lambda b: {"features": b["features"], "token_ids": b["token_ids"],
+                   "padding_mask": b["padding_mask"]})
+    return dataset
+
+
+def build_networks(hparams, vocabulary, feature_dim):
+    model = hparams["model"]
+    sizes = dict(vocabulary_size=len(vocabulary), feature_dim=feature_dim,
+                 embedding_dim=model["embedding_dim"], hidden_dim=model["hidden_dim"])
+    generator = GatedGruGenerator(dropout=model["dropout"], name="generator", **sizes)
+    critic = GruCritic(dropout=model["critic_dropout"],
+                       score_activation=model["critic_score_activation"], name="critic",
+                       **sizes)
+    if model.get("glove"):
+        matrix, stats = glove_matrix(model["glove"], vocabulary, dim=model["embedding_dim"],
+                                     seed=hparams["train"]["seed"])
+        print(f"GloVe {stats['path']}: {stats['found']} words found, {stats['missing']} "
+              f"missing (e.g. {stats['missing_examples'][:5]})")
+        generator.embedding.embeddings.assign(matrix)
+        critic.embedding.embeddings.assign(matrix)
+    return generator, critic
+
+
+def adam(train, prefix=""):
+    return keras.optimizers.Adam(train[prefix + "learning_rate"], beta_1=train["beta_1"],
+                                 beta_2=train["beta_2"], global_clipnorm=train["clipnorm"])
+
+
+def wgan_model(hparams, generator, critic, mode):
+    train = hparams["train"]
+    return WganGruModel(generator, critic, mode=mode, n_critic=train["n_critic"],
+                        gp_weight=train["gp_weight"], gp_epsilon=train["gp_epsilon"],
+                        supervised_weight=train["supervised_weight"],
+                        fake_input=train["fake_input"], gumbel_start=train["gumbel_start"],
+                        gumbel_end=train["gumbel_end"], gumbel_steps=train["gumbel_steps"],
+                        jit_compile=train["jit_compile"], seed=train["seed"])
+
+
+def _callbacks(directory, captioner, hparams, features_dir):
+    data, train = hparams["data"], hparams["train"]
+    feats, ids, refs = eval_features(data, data["val_split"], features_dir)
+    shown = train.get("num_samples", 3)
+    samples = SampleCaptions(lambda x: captioner.generate(x, "greedy"), feats[:shown],
+                             ids[:shown], refs[:shown], every=train.get("sample_every", 1))
+    diversity = ValidationDiversity(lambda x: captioner.generate(x, "greedy", batch_size=256),
+                                    feats, refs)
+    return run_callbacks(directory) + [diversity, samples]
+
+
+def pretrain(hparams, workdir, generator, critic, dataset, captioner, features_dir):
+    """MLE pre-training of the generator (resumable); its weights end in
+    ``workdir/pretrain/generator.weights.h5``."""
+    train = hparams["train"]
+    directory = os.path.join(workdir, "pretrain")
+    weights = os.path.join(directory, "generator.weights.h5")
+    if os.path.isfile(weights):
+        generator.load_weights(weights)
+        return None
+    model = wgan_model(hparams, generator, critic, "mle")
+    model.compile(g_optimizer=adam(train, "pretrain_"))
+    model.build_optimizers()
+    history = model.fit(dataset, epochs=train["pretrain_epochs"], verbose=train["verbose"],
+                        callbacks=_callbacks(directory, captioner, hparams, features_dir))
+    save_weights_atomically(generator, weights)
+    return history
+
+
+def run(hparams, workdir, extra_callbacks=()):
+    """Trains, evaluates and saves; returns the metrics (also in ``metrics.json``)."""
+    check_settings(hparams)
+    data, train = hparams["data"], hparams["train"]
+    keras.utils.set_random_seed(train["seed"])
+    vocabulary = build_vocabulary(hparams, workdir)
+    encoder = load_image_encoder(hparams["model"]["image_encoder"])
+    features_dir = data.get("features_dir") or os.path.join(workdir, "features")
+    feature_dim = cache_features(encoder, data, features_dir,
+                                 verbose=1 if train["verbose"] else 0)
+    generator, critic = build_networks(hparams, vocabulary, feature_dim)
+    captioner = GruCaptioner(generator, vocabulary, image_encoder=encoder,
+                             max_length=hparams["model"]["max_length"],
+                             jit_compile=train["jit_compile"])
+    dataset = training_dataset(hparams, vocabulary, features_dir)
+    if train["pretrain_epochs"]:
+        pretrain(hparams, workdir, generator, critic, dataset, captioner, features_dir)
+    model = wgan_model(hparams, generator, critic, "adversarial")
+    model.compile(g_optimizer=adam(train), d_optimizer=adam(train))
+    model.build_optimizers()
+    callbacks = _callbacks(workdir, captioner, hparams, features_dir) + list(extra_callbacks)
+    history = model.fit(dataset, epochs=train["epochs"], verbose=train["verbose"],
+                        callbacks=callbacks)
+    save_gru_captioner(captioner, os.path.join(workdir, "model"))
+    result = evaluate_test_split(captioner, hparams, verbose=1 if train["verbose"] else 0)
+    result.metrics["history"] = {key: [float(v) for v in values]
+                                 for key, values in history.history.items()}
+    return write_reports(result, history, hparams, workdir)
