@@ -139,3 +139,11 @@ class DecodingConfig:
             base = {**base, **ALIASES[method]}
             explicit["method"] = ALIASES[method]["method"]
         return cls.from_dict({**base, **explicit})
+
+
+def names_max_length(decoding, overrides) -> bool:
+    """True when a decoding setting given as ``(decoding, **overrides)`` to
+    :meth:`DecodingConfig.parse` names ``max_length`` itself (a ``DecodingConfig``
+    always does), so a captioner must not replace it with its own default."""
+    return ("max_length" in overrides or isinstance(decoding, DecodingConfig)
+            or (isinstance(decoding, dict) and "max_length" in decoding))

@@ -2,22 +2,17 @@
 
 import dataclasses
 
-import numpy as np
 import tensorflow as tf
 
 from tfcaption.data.image_files import load_image_file
-from tfcaption.decoding.decoding_config import DecodingConfig
+from tfcaption.decoding.batched_captions import batched_captions
+from tfcaption.decoding.decoding_config import DecodingConfig, names_max_length
 
 
 def longest_caption(model) -> int:
     """The largest ``max_length`` a ClipCap model can decode: GPT-2 reads the prefix and
     every generated token but the last at positions below its ``max_sequence_length``."""
     return int(model.gpt2.max_sequence_length) - int(model.prefix_length) + 1
-
-
-def _names_max_length(decoding, overrides) -> bool:
-    return ("max_length" in overrides or isinstance(decoding, DecodingConfig)
-            or (isinstance(decoding, dict) and "max_length" in decoding))
 
 
 class ClipCapCaptioner:
@@ -67,7 +62,7 @@ class ClipCapCaptioner:
             config = dataclasses.replace(config, stop_token_ids=self.stop_token_ids)
         longest = longest_caption(self.model)
         if config.max_length > longest:
-            if _names_max_length(decoding, overrides):
+            if names_max_length(decoding, overrides):
                 raise ValueError(
                     f"max_length {config.max_length} does not fit this model: its GPT-2 has "
                     f"{self.model.gpt2.max_sequence_length} positions and the prefix takes "
@@ -127,26 +122,9 @@ class ClipCapCaptioner:
         config = self.decoding_config(decoding, **overrides)
         function = self.model.generate_function(config, jit_compile=self.jit_compile)
         prefix = self.prefix_inputs(inputs)
-        ids, scores = [], []
-        for start in range(0, int(prefix.shape[0]), batch_size):
-            step_seed = tf.constant([int(seed), int(start_index) + start], tf.int32)
-            result = function(prefix[start:start + batch_size], step_seed)
-            lengths = result.lengths.numpy()
-            tokens = result.token_ids.numpy()
-            for row, row_lengths in zip(tokens, lengths):
-                ids.append([row[r, :n].tolist() for r, n in enumerate(row_lengths)])
-            scores.extend(result.scores.numpy().tolist())
-        captions = [[self.detokenize(seq) for seq in row] for row in ids]
-        if config.num_return_sequences == 1:
-            captions = [row[0] for row in captions]
-        if not (return_ids or return_scores):
-            return captions
-        out = {"captions": captions}
-        if return_ids:
-            out["token_ids"] = ids
-        if return_scores:
-            out["scores"] = np.asarray(scores, np.float32)
-        return out
+        return batched_captions(function, prefix, config.num_return_sequences, self.detokenize,
+                                return_ids=return_ids, return_scores=return_scores,
+                                batch_size=batch_size, seed=seed, start_index=start_index)
 
     def detokenize(self, token_ids):
         """One generated sequence (list of ids) -> its text, without a trailing

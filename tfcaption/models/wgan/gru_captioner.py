@@ -2,18 +2,13 @@
 
 import dataclasses
 
-import numpy as np
 import tensorflow as tf
 
 from tfcaption.backbones.image_encoder_dir import image_features
 from tfcaption.data.image_files import load_image_file
+from tfcaption.decoding.batched_captions import batched_captions
 from tfcaption.decoding.decode import decode
-from tfcaption.decoding.decoding_config import DecodingConfig
-
-
-def _names_max_length(decoding, overrides) -> bool:
-    return ("max_length" in overrides or isinstance(decoding, DecodingConfig)
-            or (isinstance(decoding, dict) and "max_length" in decoding))
+from tfcaption.decoding.decoding_config import DecodingConfig, names_max_length
 
 
 class GruCaptioner:
@@ -52,7 +47,7 @@ class GruCaptioner:
         config = DecodingConfig.parse(decoding, **overrides)
         if not config.stop_token_ids:
             config = dataclasses.replace(config, stop_token_ids=(self.vocabulary.end_id,))
-        if not _names_max_length(decoding, overrides):
+        if not names_max_length(decoding, overrides):
             config = dataclasses.replace(config, max_length=self.max_length)
         return config
 
@@ -112,24 +107,9 @@ class GruCaptioner:
         config = self.decoding_config(decoding, **overrides)
         function = self.generate_function(config)
         features = self.feature_inputs(inputs)
-        ids, scores = [], []
-        for start in range(0, int(features.shape[0]), batch_size):
-            step_seed = tf.constant([int(seed), int(start_index) + start], tf.int32)
-            result = function(features[start:start + batch_size], step_seed)
-            for row, row_lengths in zip(result.token_ids.numpy(), result.lengths.numpy()):
-                ids.append([row[r, :n].tolist() for r, n in enumerate(row_lengths)])
-            scores.extend(result.scores.numpy().tolist())
-        captions = [[self.detokenize(seq) for seq in row] for row in ids]
-        if config.num_return_sequences == 1:
-            captions = [row[0] for row in captions]
-        if not (return_ids or return_scores):
-            return captions
-        out = {"captions": captions}
-        if return_ids:
-            out["token_ids"] = ids
-        if return_scores:
-            out["scores"] = np.asarray(scores, np.float32)
-        return out
+        return batched_captions(function, features, config.num_return_sequences, self.detokenize,
+                                return_ids=return_ids, return_scores=return_scores,
+                                batch_size=batch_size, seed=seed, start_index=start_index)
 
     def detokenize(self, token_ids):
         """One generated sequence (list of ids) -> its words, up to ``<end>``."""
