@@ -80,3 +80,11 @@ def image_features(loaded: LoadedBackbone, jit_compile=True):
         return tf.cast(forward(images, training=False), tf.float32)
 
     return tf.function(encode, jit_compile=jit_compile, reduce_retracing=True)
+
+
+def encoder_name(loaded: LoadedBackbone) -> str:
+    """The name a feature cache records for the encoder: ``"cnn:<name>"``, or
+    ``"<clip type>:encode_image"`` as ClipCap's CLIP cache, so both can share a cache."""
+    if loaded.model_type == "cnn":
+        return f"cnn:{loaded.config.get('name', '')}"
+    return f"{loaded.model_type}:encode_image"

@@ -53,8 +53,16 @@ def cache_clip_features(encoder, data, features_dir, batch_size=64, verbose=1):
     """Embeds the train/val/test images with ``encoder`` into ``features_dir``; returns
     the embedding size."""
     encode = tf.function(encoder.model.encode_image, reduce_retracing=True)
-    cache = FeatureCache(features_dir, encode, encoder.preprocessor,
-                         encoder_name=f"{encoder.model_type}:encode_image",
+    return cache_split_features(encode, f"{encoder.model_type}:encode_image",
+                                encoder.preprocessor, data, features_dir, batch_size, verbose)
+
+
+def cache_split_features(encode, encoder_name, preprocessor, data, features_dir,
+                         batch_size=64, verbose=1):
+    """Caches ``encode(images)`` for the train/val/test splits of ``data`` in
+    ``features_dir`` (resumable, :class:`FeatureCache`); returns the size of the one
+    feature vector per image (other shapes are an error)."""
+    cache = FeatureCache(features_dir, encode, preprocessor, encoder_name=encoder_name,
                          batch_size=batch_size)
     for split in _splits(data):
         cache.build(data["dir"], split, verbose=verbose)
@@ -62,7 +70,7 @@ def cache_clip_features(encoder, data, features_dir, batch_size=64, verbose=1):
         shape = json.load(f)["feature_shape"]
     if len(shape) != 1:
         raise ValueError(f"{features_dir}: cached features have shape {shape}, expected "
-                         f"one embedding vector per image")
+                         f"one feature vector per image")
     return int(shape[0])
 
 

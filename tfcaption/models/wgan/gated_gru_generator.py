@@ -4,6 +4,8 @@ import keras
 import tensorflow as tf
 from keras import ops
 
+from tfcaption.models.wgan.step_dropout import step_dropout_masks
+
 
 @keras.saving.register_keras_serializable(package="tfcaption")
 class GatedGruGenerator(keras.Model):
@@ -21,6 +23,7 @@ class GatedGruGenerator(keras.Model):
     keeps XLA compilation short; its dropout masks are drawn before the loop) and returns
     logits ``[B, T, V]``: row ``t`` predicts token ``t + 1``. :meth:`step` advances one
     token (decoding); :meth:`embedded_step` takes an input vector instead of an id.
+    The dropout layer holds only the seed of the masks :meth:`dropout_masks` draws.
 
     Args:
       vocabulary_size: words, specials included (``V``).
@@ -67,33 +70,24 @@ class GatedGruGenerator(keras.Model):
         zeros = ops.zeros((ops.shape(features)[0], self.hidden_dim), self.compute_dtype)
         return {"h": zeros, "gate": self.image_gate(features)}
 
-    def embedded_step(self, inputs, state, training=None):
-        """One step from input vectors ``[N, embedding_dim]`` -> (logits ``[N, V]``, state)."""
-        h1, _ = self.gru1(inputs, [state["h"]])
-        gated = self.dropout_layer(h1, training=training) * state["gate"]
-        h2, _ = self.gru2(gated, [h1])
-        logits = self.to_logits(self.to_embedding(h2))
-        return logits, {"h": h2, "gate": state["gate"]}
-
-    def step(self, token_ids, state, training=None):
-        """One step from token ids ``[N]`` -> (logits ``[N, V]``, state)."""
-        return self.embedded_step(self.embedding(token_ids), state, training=training)
-
-    def dropout_masks(self, steps, batch, training):
-        """Scaled keep-masks ``[steps, batch, hidden]`` for the dropout after the first
-        cell (drawn before a loop, from the dropout layer's seed), or None."""
-        if not training or self.dropout <= 0:
-            return None
-        keep = keras.random.uniform((steps, batch, self.hidden_dim),
-                                    seed=self.dropout_layer.seed_generator) >= self.dropout
-        return ops.cast(keep, self.compute_dtype) / (1.0 - self.dropout)
-
-    def masked_step(self, inputs, state, mask):
-        """:meth:`embedded_step` with an explicit dropout mask (None: no dropout)."""
+    def embedded_step(self, inputs, state, mask=None):
+        """One step from input vectors ``[N, embedding_dim]`` -> (logits ``[N, V]``, state);
+        ``mask`` is the dropout keep-mask of this step (None: no dropout)."""
         h1, _ = self.gru1(inputs, [state["h"]])
         gated = (h1 if mask is None else h1 * mask) * state["gate"]
         h2, _ = self.gru2(gated, [h1])
         return self.to_logits(self.to_embedding(h2)), {"h": h2, "gate": state["gate"]}
+
+    def step(self, token_ids, state):
+        """One inference step from token ids ``[N]`` -> (logits ``[N, V]``, state)."""
+        return self.embedded_step(self.embedding(token_ids), state)
+
+    def dropout_masks(self, steps, batch, training):
+        """Keep-masks ``[steps, batch, hidden]`` for the dropout after the first cell, or
+        None (see :func:`step_dropout_masks`)."""
+        return step_dropout_masks(self.dropout_layer,
+                                  (steps, batch, self.hidden_dim), self.compute_dtype,
+                                  training)
 
     def call(self, inputs, training=None):
         """Teacher-forced logits ``[B, T, V]``, one ``tf.while_loop`` over the steps."""
@@ -106,7 +100,7 @@ class GatedGruGenerator(keras.Model):
         outputs = tf.TensorArray(self.compute_dtype, size=steps)
 
         def body(t, h, outputs):
-            logits, new = self.masked_step(words[t], {"h": h, "gate": state["gate"]},
+            logits, new = self.embedded_step(words[t], {"h": h, "gate": state["gate"]},
                                            None if masks is None else masks[t])
             return t + 1, new["h"], outputs.write(t, logits)
 
@@ -120,13 +114,13 @@ class GatedGruGenerator(keras.Model):
         :func:`tfcaption.decoding.decode.decode`."""
         state = self.initial_state(features)
         start = tf.fill([tf.shape(features)[0]], tf.constant(int(start_id), tf.int32))
-        return self.step(start, state, training=False)
+        return self.step(start, state)
 
     def decoding_step(self, token_ids, cache, index):
         """The ``step_fn`` of :func:`tfcaption.decoding.decode.decode` (``index`` unused:
         the GRU state is the whole history)."""
         del index
-        return self.step(token_ids, cache, training=False)
+        return self.step(token_ids, cache)
 
     def get_config(self):
         config = super().get_config()

@@ -112,12 +112,9 @@ class GruCaptioner:
                                 batch_size=batch_size, seed=seed, start_index=start_index)
 
     def detokenize(self, token_ids):
-        """One generated sequence (list of ids) -> its words, up to ``<end>``."""
-        tokens = [self.vocabulary.id_to_token(int(i)) for i in token_ids]
-        words = []
-        for token in tokens:
-            if token == self.vocabulary.end_token:
-                break
-            if token not in (self.vocabulary.pad_token, self.vocabulary.start_token):
-                words.append(token)
-        return " ".join(words)
+        """One generated sequence (list of ids) -> its words, up to ``<end>``
+        (:meth:`WordVocabulary.decode`)."""
+        token_ids = list(token_ids)
+        if not token_ids:
+            return ""
+        return self.vocabulary.decode(tf.constant(token_ids, tf.int64)).numpy().decode("utf-8")

@@ -4,6 +4,8 @@ import keras
 import tensorflow as tf
 from keras import ops
 
+from tfcaption.models.wgan.step_dropout import step_dropout_masks
+
 
 def soft_embed(distributions, embeddings):
     """Distributions over words ``[B, T, V]`` times the embedding matrix ``[V, E]`` ->
@@ -85,11 +87,9 @@ class GruCritic(keras.Model):
         mask = (tf.ones([steps, batch], tf.bool) if mask is None
                 else tf.transpose(tf.cast(mask, tf.bool), [1, 0]))
         words = tf.transpose(words, [1, 0, 2])
-        keep = None
-        if training and self.dropout > 0:
-            keep = keras.random.uniform((steps, batch, self.hidden_dim),
-                                        seed=self.dropout_layer.seed_generator) >= self.dropout
-            keep = ops.cast(keep, self.compute_dtype) / (1.0 - self.dropout)
+        keep = step_dropout_masks(self.dropout_layer,
+                                  (steps, batch, self.hidden_dim), self.compute_dtype,
+                                  training)
 
         def body(t, h):
             h1, _ = self.gru1(words[t], [h])

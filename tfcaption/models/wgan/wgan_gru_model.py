@@ -127,7 +127,7 @@ class WganGruModel(keras.Model):
         words = tf.TensorArray(tf.float32, size=steps)
 
         def body(t, inputs, h, words):
-            logits, new = generator.masked_step(inputs, {"h": h, "gate": state["gate"]},
+            logits, new = generator.embedded_step(inputs, {"h": h, "gate": state["gate"]},
                                                 None if masks is None else masks[t])
             word = wgan_losses.gumbel_softmax(logits, temperature,
                                               tf.stack([seed[0], seed[1] * steps + t]))
@@ -148,7 +148,11 @@ class WganGruModel(keras.Model):
 
     # --- the numeric pieces (XLA) --------------------------------------------------------
     def _fake_sequences(self, features, inputs, seed, temperature):
-        fake, _ = self._fakes(features, inputs, seed, temperature)
+        """Fakes for the critic updates (no teacher-forced pass in Gumbel mode)."""
+        if self.fake_input == "gumbel":
+            fake = self._free_running(features, inputs.shape[1], seed, temperature)
+        else:
+            fake, _ = self._fakes(features, inputs, seed, temperature)
         return tf.stop_gradient(fake)
 
     def _critic_gradients(self, features, targets, mask, fake, alpha):

@@ -19,20 +19,18 @@ Steps:
    image files: ``metrics.json``, ``predictions.jsonl``, ``metrics.md``.
 """
 
-import json
 import os
 
 import keras
 import tensorflow as tf
 
-from tfcaption.backbones.image_encoder_dir import image_features, load_image_encoder
+from tfcaption.backbones.image_encoder_dir import (encoder_name, image_features,
+                                                   load_image_encoder)
 from tfcaption.data.caption_pipeline import CaptionPipeline
 from tfcaption.data.captions_file import CAPTIONS_FILE, read_captions_jsonl
-from tfcaption.data.feature_cache import FeatureCache
-from tfcaption.data.feature_reader import META_FILE
 from tfcaption.data.text_ops import clean_captions
-from tfcaption.models.clipcap.clipcap_training import (eval_features, evaluate_test_split,
-                                                       write_reports)
+from tfcaption.models.clipcap.clipcap_training import (cache_split_features, eval_features,
+                                                       evaluate_test_split, write_reports)
 from tfcaption.models.wgan.gated_gru_generator import GatedGruGenerator
 from tfcaption.models.wgan.glove import glove_matrix
 from tfcaption.models.wgan.gru_captioner import GruCaptioner
@@ -65,21 +63,6 @@ def build_vocabulary(hparams, workdir):
     vocabulary = WordVocabulary.build(cleaned, max_size=hparams["model"]["vocabulary_size"])
     vocabulary.save(path)
     return vocabulary
-
-
-def cache_features(encoder, data, features_dir, batch_size=64, verbose=1):
-    """Encodes the train/val/test images into ``features_dir``; returns the feature size."""
-    cache = FeatureCache(features_dir, image_features(encoder), encoder.preprocessor,
-                         encoder_name=f"{encoder.model_type}:{encoder.config.get('name', '')}",
-                         batch_size=batch_size)
-    for split in (data["train_split"], data["val_split"], data["test_split"]):
-        cache.build(data["dir"], split, verbose=verbose)
-    with open(os.path.join(features_dir, META_FILE)) as f:
-        shape = json.load(f)["feature_shape"]
-    if len(shape) != 1:
-        raise ValueError(f"{features_dir}: cached features have shape {shape}, expected one "
-                         f"vector per image (a pooled encoder)")
-    return int(shape[0])
 
 
 def limit_captions(records, max_captions):
@@ -180,8 +163,9 @@ def run(hparams, workdir, extra_callbacks=()):
     vocabulary = build_vocabulary(hparams, workdir)
     encoder = load_image_encoder(hparams["model"]["image_encoder"])
     features_dir = data.get("features_dir") or os.path.join(workdir, "features")
-    feature_dim = cache_features(encoder, data, features_dir,
-                                 verbose=1 if train["verbose"] else 0)
+    feature_dim = cache_split_features(
+        image_features(encoder), encoder_name(encoder), encoder.preprocessor, data,
+        features_dir, verbose=1 if train["verbose"] else 0)
     generator, critic = build_networks(hparams, vocabulary, feature_dim)
     captioner = GruCaptioner(generator, vocabulary, image_encoder=encoder,
                              max_length=hparams["model"]["max_length"],
