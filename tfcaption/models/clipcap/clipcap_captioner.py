@@ -7,6 +7,7 @@ import tensorflow as tf
 from tfcaption.data.image_files import load_image_file
 from tfcaption.decoding.batched_captions import batched_captions
 from tfcaption.decoding.decoding_config import DecodingConfig, names_max_length
+from tfcaption.models.vector_inputs import vector_inputs
 
 
 def longest_caption(model) -> int:
@@ -90,17 +91,8 @@ class ClipCapCaptioner:
 
     def prefix_inputs(self, inputs):
         """Paths, preprocessed images or embeddings -> float32 ``[B, prefix_dim]``."""
-        if isinstance(inputs, str):
-            inputs = [inputs]
-        if isinstance(inputs, (list, tuple)) and inputs and isinstance(inputs[0], str):
-            return self.encode_images(self.load_images(inputs))
-        x = tf.convert_to_tensor(inputs, tf.float32)
-        if x.shape.rank == 4:
-            return self.encode_images(x)
-        if x.shape.rank == 2 and x.shape[-1] == self.model.prefix_dim:
-            return x
-        raise ValueError(f"expected image paths, images [B, H, W, 3] or CLIP embeddings "
-                         f"[B, {self.model.prefix_dim}], got shape {tuple(x.shape)}")
+        return vector_inputs(inputs, self.model.prefix_dim, self.load_images, self.encode_images,
+                             "CLIP embeddings")
 
     # --- decoding ----------------------------------------------------------------------
     def generate(self, inputs, decoding="greedy", return_ids=False, return_scores=False,

@@ -9,6 +9,7 @@ from tfcaption.data.image_files import load_image_file
 from tfcaption.decoding.batched_captions import batched_captions
 from tfcaption.decoding.decode import decode
 from tfcaption.decoding.decoding_config import DecodingConfig, names_max_length
+from tfcaption.models.vector_inputs import vector_inputs
 
 
 class GruCaptioner:
@@ -69,17 +70,8 @@ class GruCaptioner:
 
     def feature_inputs(self, inputs):
         """Paths, preprocessed images or features -> float32 ``[B, feature_dim]``."""
-        if isinstance(inputs, str):
-            inputs = [inputs]
-        if isinstance(inputs, (list, tuple)) and inputs and isinstance(inputs[0], str):
-            return self.encode_images(self.load_images(inputs))
-        x = tf.convert_to_tensor(inputs, tf.float32)
-        if x.shape.rank == 4:
-            return self.encode_images(x)
-        if x.shape.rank == 2 and x.shape[-1] == self.generator.feature_dim:
-            return x
-        raise ValueError(f"expected image paths, images [B, H, W, 3] or image features "
-                         f"[B, {self.generator.feature_dim}], got shape {tuple(x.shape)}")
+        return vector_inputs(inputs, self.generator.feature_dim, self.load_images, self.encode_images,
+                             "image features")
 
     # --- decoding ----------------------------------------------------------------------
     def generate_function(self, config):
