@@ -70,8 +70,8 @@ class GruCaptioner:
 
     def feature_inputs(self, inputs):
         """Paths, preprocessed images or features -> float32 ``[B, feature_dim]``."""
-        return vector_inputs(inputs, self.generator.feature_dim, self.load_images, self.encode_images,
-                             "image features")
+        return vector_inputs(inputs, self.generator.feature_dim, self.load_images,
+                             self.encode_images, "image features")
 
     # --- decoding ----------------------------------------------------------------------
     def generate_function(self, config):
