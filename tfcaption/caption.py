@@ -34,6 +34,10 @@ flags.DEFINE_bool("json", False, "Print JSON lines {path, captions, scores} inst
                   "PATH<TAB>CAPTION lines.")
 flags.DEFINE_bool("recursive", False, "Also caption images in subdirectories of "
                   "directory arguments.")
+flags.DEFINE_enum("weights_dtype", None, ["float32", "bfloat16"],
+                  "ClipCap models: decode with bfloat16 copies of GPT-2's matrices (faster "
+                  "on CPUs with bfloat16 instructions and on GPUs; captions can differ "
+                  "where two tokens are nearly tied). Default: the model's own dtype.")
 
 
 def format_result(result: dict, as_json: bool) -> str:
@@ -62,8 +66,9 @@ def main(argv):
     from tfcaption.models.caption_files import caption_files
     from tfcaption.models.load_captioner import load_captioner
 
+    options = {} if FLAGS.weights_dtype is None else {"weights_dtype": FLAGS.weights_dtype}
     try:
-        captioner = load_captioner(FLAGS.model)
+        captioner = load_captioner(FLAGS.model, **options)
     except (OSError, ValueError) as error:
         _error(str(error))
         return 1

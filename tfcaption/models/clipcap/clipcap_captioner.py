@@ -4,6 +4,7 @@ import dataclasses
 
 import tensorflow as tf
 
+from tfcaption.backbones import gpt2_decoding
 from tfcaption.data.image_files import load_image_file
 from tfcaption.decoding.batched_captions import batched_captions
 from tfcaption.decoding.decoding_config import DecodingConfig, names_max_length
@@ -31,10 +32,14 @@ class ClipCapCaptioner:
       strip_token_ids: ids dropped from the end of a caption's text (None means
         ``<|endoftext|>``, ``[]`` none).
       jit_compile: compile decoding (and image encoding) with XLA.
+      weights_dtype: None (the model's own dtype) or "bfloat16": decode with bfloat16
+        copies of GPT-2's matrices, made once per call (half the bytes read per token;
+        LayerNorm, softmax and the residual stream stay float32). Captions can differ
+        from float32 ones where two tokens are nearly tied.
     """
 
     def __init__(self, model, tokenizer, image_encoder=None, stop_token_ids=None,
-                 strip_token_ids=None, jit_compile=True):
+                 strip_token_ids=None, jit_compile=True, weights_dtype=None):
         self.model = model
         self.tokenizer = tokenizer
         self.image_encoder = image_encoder
@@ -45,6 +50,10 @@ class ClipCapCaptioner:
         self.strip_token_ids = tuple(int(i) for i in (
             default if strip_token_ids is None else strip_token_ids))
         self.jit_compile = bool(jit_compile)
+        if weights_dtype not in (None,) + gpt2_decoding.WEIGHT_DTYPES:
+            raise ValueError(f"weights_dtype {weights_dtype!r} is not one of "
+                             f"{gpt2_decoding.WEIGHT_DTYPES}")
+        self.weights_dtype = weights_dtype
         self._encode = None
 
     @property
@@ -112,7 +121,8 @@ class ClipCapCaptioner:
         ``{"captions", "token_ids", "scores"}`` (ids cut at each caption's length).
         """
         config = self.decoding_config(decoding, **overrides)
-        function = self.model.generate_function(config, jit_compile=self.jit_compile)
+        function = self.model.generate_function(config, jit_compile=self.jit_compile,
+                                                weights_dtype=self.weights_dtype)
         prefix = self.prefix_inputs(inputs)
         return batched_captions(function, prefix, config.num_return_sequences, self.detokenize,
                                 return_ids=return_ids, return_scores=return_scores,

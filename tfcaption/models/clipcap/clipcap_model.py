@@ -4,7 +4,8 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from tfcaption.backbones.gpt2_backbone import lm_logits
+from tfcaption.backbones import gpt2_decoding
+from tfcaption.backbones.gpt2_backbone import DEFAULT_LAYER_NORM_EPSILON, lm_logits
 from tfcaption.decoding.decode import decode
 from tfcaption.decoding.decoding_config import DecodingConfig
 # registers the mapper classes, so a stored ClipCapModel deserialises wherever it is loaded
@@ -28,7 +29,8 @@ class ClipCapModel(keras.Model):
     ``[B, L, V]`` where ``logits[:, t]`` predicts ``token_ids[:, t]`` (the first from the
     last prefix position). Decoding uses :meth:`prefill` and :meth:`step`, which follow
     the step interface of :mod:`tfcaption.decoding` (a cache of one
-    ``[B, 2, S, heads, head_dim]`` tensor per block).
+    ``[B, 2, heads, S, head_dim]`` tensor per block), on the lean cached forward of
+    :mod:`tfcaption.backbones.gpt2_decoding`.
     """
 
     def __init__(self, mapper, gpt2, normalize_prefix=False, only_prefix=False, **kwargs):
@@ -101,61 +103,67 @@ class ClipCapModel(keras.Model):
         return ops.cast(lm_logits(self.gpt2, hidden), "float32")
 
     # --- cached decoding ---------------------------------------------------------------
+    def decoding_weights(self, dtype=None):
+        """GPT-2's weights gathered for :func:`gpt2_decoding.cached_forward` (fused
+        query-key-value matrices; ``dtype`` "bfloat16" halves the bytes read per token)."""
+        return gpt2_decoding.decoding_weights(self.gpt2, dtype)
+
     def init_cache(self, batch_size, length):
-        """Zero key/value cache: a tuple with one ``[B, 2, length, heads, head_dim]``
+        """Zero key/value cache: a tuple with one ``[B, 2, heads, length, head_dim]``
         tensor per GPT-2 block."""
-        gpt = self.gpt2
-        shape = (batch_size, 2, length, gpt.num_heads, gpt.hidden_dim // gpt.num_heads)
-        return tuple(ops.zeros(shape, self.gpt2.compute_dtype) for _ in range(gpt.num_layers))
+        return gpt2_decoding.init_cache(self.gpt2, batch_size, length,
+                                        self.gpt2.compute_dtype)
 
-    def call_with_cache(self, embeddings, cache, index):
+    def call_with_cache(self, embeddings, cache, index, weights=None):
         """Input embeddings ``[B, T, D]`` written at cache positions ``index..index+T-1``
-        -> (float32 logits ``[B, T, V]``, updated cache)."""
+        -> (float32 logits ``[B, T, V]``, updated cache). ``weights`` from
+        :meth:`decoding_weights` (gathered here when None)."""
         gpt = self.gpt2
-        positions = gpt.position_embedding(embeddings, start_index=index)
-        x = gpt.embeddings_add((embeddings, positions))
-        new_cache = []
-        for layer, layer_cache in zip(gpt.transformer_layers, cache):
-            x, layer_cache = layer(x, self_attention_cache=layer_cache,
-                                   self_attention_cache_update_index=index)
-            new_cache.append(layer_cache)
-        logits = lm_logits(gpt, gpt.layer_norm(x))
-        return ops.cast(logits, "float32"), tuple(new_cache)
+        weights = self.decoding_weights() if weights is None else weights
+        epsilon = getattr(gpt, "layer_norm_epsilon", DEFAULT_LAYER_NORM_EPSILON)
+        return gpt2_decoding.cached_forward(weights, embeddings, cache, index, gpt.num_heads,
+                                            epsilon)
 
-    def prefill(self, prefix, max_length):
+    def prefill(self, prefix, max_length, weights=None):
         """Runs the prefix: -> (next-token logits ``[B, V]``, cache with room for
         ``max_length`` generated tokens, index of the first generated token)."""
         embeddings = self.prefix_embeddings(prefix)
         cache = self.init_cache(ops.shape(embeddings)[0], self.prefix_length + max_length)
-        logits, cache = self.call_with_cache(embeddings, cache, 0)
+        logits, cache = self.call_with_cache(embeddings, cache, 0, weights)
         return logits[:, -1], cache, self.prefix_length
 
-    def step(self, token_ids, cache, index):
+    def step(self, token_ids, cache, index, weights=None):
         """One generated token per row ``[N]`` at position ``index`` -> (logits, cache)."""
         logits, cache = self.call_with_cache(self.embed_tokens(token_ids[:, None]), cache,
-                                             index)
+                                             index, weights)
         return logits[:, 0], cache
 
-    def generate_ids(self, prefix, decoding, seed=None):
+    def generate_ids(self, prefix, decoding, seed=None, weights_dtype=None):
         """Decodes from CLIP embeddings ``[B, prefix_dim]`` -> a ``DecodeResult``
         (``token_ids [B, R, T]``, ``lengths [B, R]``, ``scores [B, R]``). Traceable:
-        usable inside a compiled train step (e.g. sampling for a GAN)."""
+        usable inside a compiled train step (e.g. sampling for a GAN).
+        ``weights_dtype`` "bfloat16" decodes with bfloat16 GPT-2 matrices."""
         config = DecodingConfig.parse(decoding)
-        first_logits, cache, start = self.prefill(prefix, config.max_length)
-        return decode(self.step, first_logits, cache, start, config, seed=seed)
+        weights = self.decoding_weights(weights_dtype)
+        first_logits, cache, start = self.prefill(prefix, config.max_length, weights)
 
-    def generate_function(self, decoding, jit_compile=True):
+        def step(token_ids, cache, index):
+            return self.step(token_ids, cache, index, weights)
+        return decode(step, first_logits, cache, start, config, seed=seed)
+
+    def generate_function(self, decoding, jit_compile=True, weights_dtype=None):
         """A ``tf.function(prefix [B, prefix_dim], seed [2]) -> DecodeResult`` compiled
-        once per decoding setting (XLA when ``jit_compile``), reused across calls and
-        batch sizes."""
+        once per decoding setting and weights dtype (XLA when ``jit_compile``), reused
+        across calls and batch sizes."""
         config = DecodingConfig.parse(decoding)
-        key = (config, bool(jit_compile))
+        key = (config, bool(jit_compile), weights_dtype)
         if key not in self._generate_functions:
             @tf.function(jit_compile=bool(jit_compile), reduce_retracing=True,
                          input_signature=[tf.TensorSpec([None, self.prefix_dim], tf.float32),
                                           tf.TensorSpec([2], tf.int32)])
             def generate(prefix, seed):
-                return self.generate_ids(prefix, config, seed=seed)
+                return self.generate_ids(prefix, config, seed=seed,
+                                         weights_dtype=weights_dtype)
             self._generate_functions[key] = generate
         return self._generate_functions[key]
 

@@ -45,8 +45,9 @@ def save_clipcap(captioner: ClipCapCaptioner, out_dir, extra_config=None) -> str
                           write_extra=write_extra)
 
 
-def load_clipcap(path, jit_compile=True) -> ClipCapCaptioner:
-    """A ClipCap model dir (from training or conversion) -> :class:`ClipCapCaptioner`."""
+def load_clipcap(path, jit_compile=True, weights_dtype=None) -> ClipCapCaptioner:
+    """A ClipCap model dir (from training or conversion) -> :class:`ClipCapCaptioner`
+    (``weights_dtype``: see :class:`ClipCapCaptioner`)."""
     path = os.fspath(path)
     if not os.path.isfile(os.path.join(path, CONFIG_FILE)):
         raise FileNotFoundError(f"not a ClipCap model dir: missing {os.path.join(path, CONFIG_FILE)}")
@@ -62,4 +63,4 @@ def load_clipcap(path, jit_compile=True) -> ClipCapCaptioner:
     return ClipCapCaptioner(model, tokenizer, image_encoder=encoder,
                             stop_token_ids=config.get("stop_token_ids"),
                             strip_token_ids=config.get("strip_token_ids"),
-                            jit_compile=jit_compile)
+                            jit_compile=jit_compile, weights_dtype=weights_dtype)

@@ -41,9 +41,13 @@ def save_gru_captioner(captioner: GruCaptioner, out_dir, extra_config=None) -> s
                           write_extra=write_extra)
 
 
-def load_gru_captioner(path, jit_compile=True) -> GruCaptioner:
-    """A ``wgan_gru`` model dir -> :class:`GruCaptioner`."""
+def load_gru_captioner(path, jit_compile=True, weights_dtype=None) -> GruCaptioner:
+    """A ``wgan_gru`` model dir -> :class:`GruCaptioner` (``weights_dtype`` is a ClipCap
+    option: anything but None is refused)."""
     path = os.fspath(path)
+    if weights_dtype is not None:
+        raise ValueError(f"{path} is a wgan_gru model: weights_dtype={weights_dtype!r} "
+                         f"applies to ClipCap models only")
     if not os.path.isfile(os.path.join(path, CONFIG_FILE)):
         raise FileNotFoundError(f"not a GRU captioner model dir: missing "
                                 f"{os.path.join(path, CONFIG_FILE)}")

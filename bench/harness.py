@@ -1,0 +1,164 @@
+"""Timing and reporting shared by every benchmark in ``bench/``.
+
+A benchmark module exposes ``run(ctx) -> list of rows`` where each row comes from
+:func:`row`: one piece of work timed for tfcaption ("ours") and for the reference, both
+measured by :meth:`Context.time` in the same process on the same inputs.
+"""
+
+import dataclasses
+import os
+import platform
+import statistics
+import tempfile
+import time
+
+
+def summarise(first_call_s, runs_s):
+    """Timing dict: first call (compilation included), every timed run, median, spread."""
+    runs_s = [float(t) for t in runs_s]
+    ordered = sorted(runs_s)
+    return {"first_call_s": None if first_call_s is None else float(first_call_s),
+            "runs_s": runs_s, "median_s": statistics.median(runs_s),
+            "min_s": ordered[0], "max_s": ordered[-1],
+            "spread": (ordered[-1] - ordered[0]) / statistics.median(runs_s)}
+
+
+@dataclasses.dataclass
+class Context:
+    """What every benchmark gets: run count, device, threads and a scratch directory.
+
+    ``device`` is ``"cpu"`` or ``"gpu"``; ``precision`` is ``"float32"`` or
+    ``"bfloat16"`` (the ``--device=gpu`` default).
+    """
+
+    runs: int = 5
+    warmup: int = 1
+    device: str = "cpu"
+    precision: str = "float32"
+    threads: int = 0
+    scratch: str = dataclasses.field(default_factory=lambda: tempfile.mkdtemp(prefix="bench"))
+    quick: bool = False
+
+    def time(self, fn, runs=None, warmup=None, sync=None):
+        """Calls ``fn()`` once (the first call: tracing and compilation), ``warmup - 1``
+        more untimed times, then ``runs`` timed times. ``sync(result)`` (e.g. pulling a
+        tensor to the host) is included in every timing."""
+        runs = self.runs if runs is None else runs
+        warmup = self.warmup if warmup is None else warmup
+
+        def once():
+            start = time.perf_counter()
+            result = fn()
+            if sync is not None:
+                sync(result)
+            return time.perf_counter() - start, result
+
+        first, result = once()
+        for _ in range(max(0, warmup - 1)):
+            once()
+        times = [once()[0] for _ in range(runs)]
+        return summarise(first, times), result
+
+    @property
+    def torch_device(self):
+        return "cuda" if self.device == "gpu" else "cpu"
+
+    def autocast(self):
+        """The reference's precision context: bfloat16 autocast on GPU, nothing on CPU."""
+        import contextlib
+
+        import torch
+
+        if self.device == "gpu":
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def path(self, *parts):
+        path = os.path.join(self.scratch, *parts)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        return path
+
+
+def row(name, work, ours, reference, target=None, items=None, unit="captions",
+        checks=None, notes=None, flops=None):
+    """One table row: ``ours`` / ``reference`` are :func:`summarise` dicts (or None when a
+    side is not measured); ``target`` is the largest acceptable ours ÷ reference ratio
+    (``1/20`` for "20x faster"); ``items`` per call gives items/s; ``checks`` holds
+    correctness facts (e.g. token agreement with the reference); ``flops`` per call gives
+    the achieved FLOP rate."""
+    ratio = None
+    if ours is not None and reference is not None:
+        ratio = ours["median_s"] / reference["median_s"]
+    out = {"name": name, "work": work, "ours": ours, "reference": reference, "ratio": ratio,
+           "target": target, "items": items, "unit": unit, "checks": checks or {},
+           "notes": notes or "", "flops": flops}
+    out["meets_target"] = None if ratio is None or target is None else ratio <= target
+    return out
+
+
+def matmul_peak(ctx, size=2048, runs=5):
+    """The best FLOP rate of a ``size``-cubed TensorFlow matmul in ``ctx.precision`` on
+    ``ctx.device``: the denominator of the model FLOP utilisation column."""
+    import tensorflow as tf
+
+    with tf.device("/GPU:0" if ctx.device == "gpu" else "/CPU:0"):
+        a = tf.random.normal([size, size], dtype=tf.float32)
+        a = tf.cast(a, ctx.precision)
+        product = tf.function(lambda x: tf.matmul(x, x))
+        product(a).numpy()
+        best = float("inf")
+        for _ in range(runs):
+            start = time.perf_counter()
+            product(a).numpy()
+            best = min(best, time.perf_counter() - start)
+    return 2 * size ** 3 / best
+
+
+def machine():
+    """What the numbers were measured on."""
+    import tensorflow as tf
+    import torch
+
+    return {"platform": platform.platform(), "processor": platform.processor(),
+            "cpu_count": os.cpu_count(), "python": platform.python_version(),
+            "tensorflow": tf.__version__, "torch": torch.__version__,
+            "tf_intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
+            "tf_inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads(),
+            "torch_threads": torch.get_num_threads(),
+            "gpus": [d.name for d in tf.config.list_physical_devices("GPU")]}
+
+
+def _seconds(timing):
+    if timing is None:
+        return "—"
+    t = timing["median_s"]
+    text = f"{t * 1000:.1f} ms" if t < 1 else f"{t:.2f} s"
+    return f"{text} (±{timing['spread'] * 50:.0f}%)"
+
+
+def _ratio(r):
+    if r["ratio"] is None:
+        return "—"
+    text = f"{r['ratio']:.2f}"
+    if r["target"] is not None:
+        target = (f"≤ {r['target']:.2f}" if r["target"] >= 0.1
+                  else f"≤ 1/{round(1 / r['target'])}")
+        text += f" ({target} {'✓' if r['meets_target'] else '✗'})"
+    return text
+
+
+def markdown_table(rows, peak_flops=None):
+    """The table: work, our time, reference time, ratio (target), our throughput, our
+    model FLOP utilisation (``flops`` per call ÷ time ÷ ``peak_flops``), checks."""
+    lines = ["| work | ours | reference | ours ÷ ref (target) | ours throughput | MFU | "
+             "checks |", "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        rate = mfu = "—"
+        if r["items"] and r["ours"]:
+            rate = f"{r['items'] / r['ours']['median_s']:.1f} {r['unit']}/s"
+        if r["flops"] and r["ours"] and peak_flops:
+            mfu = f"{r['flops'] / r['ours']['median_s'] / peak_flops:.0%}"
+        checks = ", ".join(f"{k} {v}" for k, v in r["checks"].items()) or "—"
+        lines.append(f"| {r['work']} | {_seconds(r['ours'])} | {_seconds(r['reference'])} | "
+                     f"{_ratio(r)} | {rate} | {mfu} | {checks} |")
+    return "\n".join(lines)

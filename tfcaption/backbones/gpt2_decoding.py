@@ -1,0 +1,129 @@
+"""A lean cached GPT-2 forward for decoding, on a keras-hub GPT-2 backbone's own variables.
+
+keras-hub's ``TransformerDecoder`` runs three separate query/key/value projections, builds
+its causal mask per call and stacks keys and values into a fresh ``[B, 2, S, heads, dim]``
+cache every step. For one token per row those overheads cost as much as reading the
+weights. Here each block is five matrix products on fused ``[hidden, 3 * hidden]``
+query-key-value weights (as Hugging Face's ``c_attn``), with a ``[B, 2, heads, S, dim]``
+cache (keys and values already in the layout the attention products read) written in
+place with one dynamic update.
+
+The fused weights are gathered from the backbone's variables by :func:`decoding_weights`
+once per decoding call (outside the token loop), optionally cast to bfloat16: the decoding
+then reads half the bytes per token, while LayerNorm, softmax and the residual stream stay
+in float32.
+"""
+
+import math
+
+import tensorflow as tf
+from keras import ops
+
+WEIGHT_DTYPES = ("float32", "bfloat16")
+
+
+def decoding_weights(backbone, dtype=None):
+    """The backbone's weights as a nest of tensors for :func:`cached_forward`.
+
+    Args:
+      backbone: a keras-hub GPT-2 backbone (e.g. :class:`GPT2Backbone`).
+      dtype: dtype of the matrices (``"float32"`` or ``"bfloat16"``); None is the
+        backbone's compute dtype. LayerNorm parameters and biases stay float32.
+    """
+    dtype = dtype or backbone.compute_dtype
+    if dtype not in WEIGHT_DTYPES:
+        raise ValueError(f"decoding weights dtype {dtype!r} is not one of {WEIGHT_DTYPES}")
+    hidden = backbone.hidden_dim
+
+    def matrix(variable, shape):
+        kernel = tf.reshape(variable, shape)
+        # XLA's CPU bfloat16 products are fast only with the [out, in] layout: a bfloat16
+        # matrix is stored transposed (the copy made by the cast anyway)
+        return tf.transpose(tf.cast(kernel, dtype)) if dtype == "bfloat16" else kernel
+
+    def vector(variable, shape=(-1,)):
+        return tf.cast(tf.reshape(variable, shape), tf.float32)
+
+    blocks = []
+    for layer in backbone.transformer_layers:
+        attention = layer._self_attention_layer
+        projections = (attention._query_dense, attention._key_dense, attention._value_dense)
+        intermediate = layer._feedforward_intermediate_dense
+        output = layer._feedforward_output_dense
+        blocks.append({
+            "ln_1": (vector(layer._self_attention_layer_norm.gamma),
+                     vector(layer._self_attention_layer_norm.beta)),
+            "c_attn": (matrix(tf.concat([tf.reshape(d.kernel, (hidden, hidden))
+                                         for d in projections], 1), (hidden, -1)),
+                       tf.concat([vector(d.bias) for d in projections], 0)),
+            "attn_proj": (matrix(attention._output_dense.kernel, (hidden, hidden)),
+                          vector(attention._output_dense.bias)),
+            "ln_2": (vector(layer._feedforward_layer_norm.gamma),
+                     vector(layer._feedforward_layer_norm.beta)),
+            "c_fc": (matrix(intermediate.kernel, (hidden, -1)), vector(intermediate.bias)),
+            "mlp_proj": (matrix(output.kernel, (-1, hidden)), vector(output.bias)),
+        })
+    return {"blocks": tuple(blocks),
+            "wpe": vector(backbone.position_embedding.position_embeddings, (-1, hidden)),
+            "ln_f": (vector(backbone.layer_norm.gamma), vector(backbone.layer_norm.beta)),
+            "wte": tf.cast(backbone.token_embedding.embeddings, dtype)}
+
+
+def init_cache(backbone, batch_size, length, dtype="float32"):
+    """Zero key/value cache: one ``[B, 2, heads, length, head_dim]`` tensor per block."""
+    heads = backbone.num_heads
+    shape = (batch_size, 2, heads, length, backbone.hidden_dim // heads)
+    return tuple(tf.zeros(shape, dtype) for _ in range(backbone.num_layers))
+
+
+def _layer_norm(x, gamma_beta, epsilon):
+    gamma, beta = gamma_beta
+    mean, variance = tf.nn.moments(x, [-1], keepdims=True)
+    return (x - mean) * tf.math.rsqrt(variance + epsilon) * gamma + beta
+
+
+def _dense(x, kernel_bias):
+    kernel, bias = kernel_bias
+    transposed = kernel.dtype == tf.bfloat16  # see decoding_weights
+    out = tf.matmul(tf.cast(x, kernel.dtype), kernel, transpose_b=transposed)
+    return tf.cast(out, tf.float32) + bias
+
+
+def _block(weights, x, cache, index, num_heads, epsilon):
+    """One GPT-2 block on ``x`` ``[B, T, D]`` written at positions ``index..index+T-1``."""
+    batch, length, hidden = tf.shape(x)[0], tf.shape(x)[1], x.shape[-1]
+    head_dim = hidden // num_heads
+    qkv = _dense(_layer_norm(x, weights["ln_1"], epsilon), weights["c_attn"])
+    qkv = tf.transpose(tf.reshape(qkv, [batch, length, 3, num_heads, head_dim]),
+                       [0, 2, 3, 1, 4])  # [B, 3, heads, T, dim]
+    cache = ops.slice_update(cache, [0, 0, 0, index, 0], tf.cast(qkv[:, 1:], cache.dtype))
+    keys, values = cache[:, 0], cache[:, 1]
+    query = tf.cast(qkv[:, 0], cache.dtype)
+    scores = tf.cast(tf.matmul(query, keys, transpose_b=True), tf.float32)
+    scores *= 1.0 / math.sqrt(head_dim)
+    visible = tf.range(tf.shape(keys)[2])[None, :] <= index + tf.range(length)[:, None]
+    scores = tf.where(visible, scores, tf.float32.min)
+    probs = tf.cast(tf.nn.softmax(scores, axis=-1), cache.dtype)
+    attended = tf.cast(tf.matmul(probs, values), tf.float32)  # [B, heads, T, dim]
+    attended = tf.reshape(tf.transpose(attended, [0, 2, 1, 3]), [batch, length, hidden])
+    x = x + _dense(attended, weights["attn_proj"])
+    h = _dense(_layer_norm(x, weights["ln_2"], epsilon), weights["c_fc"])
+    h = tf.nn.gelu(h, approximate=True)
+    return x + _dense(h, weights["mlp_proj"]), cache
+
+
+def cached_forward(weights, embeddings, cache, index, num_heads, epsilon):
+    """Input embeddings ``[B, T, D]`` at positions ``index..index+T-1`` -> (float32 logits
+    ``[B, T, V]``, updated cache). Matches the backbone's own cached call (eval mode)."""
+    index = tf.cast(index, tf.int32)
+    length = tf.shape(embeddings)[1]
+    positions = tf.slice(weights["wpe"], [index, 0], [length, -1])
+    x = tf.cast(embeddings, tf.float32) + positions[None]
+    new_cache = []
+    for block, block_cache in zip(weights["blocks"], cache):
+        x, block_cache = _block(block, x, block_cache, index, num_heads, epsilon)
+        new_cache.append(block_cache)
+    x = _layer_norm(x, weights["ln_f"], epsilon)
+    wte = weights["wte"]
+    logits = tf.matmul(tf.cast(x, wte.dtype), wte, transpose_b=True)
+    return tf.cast(logits, tf.float32), tuple(new_cache)
