@@ -184,6 +184,8 @@ def test_model_dir_round_trip(tmp_path):
         loaded.encode_images(np.zeros([1, 8, 8, 3], np.float32))
     with pytest.raises(FileNotFoundError, match="missing"):
         load_gru_captioner(tmp_path)
+    with pytest.raises(ValueError, match="applies to ClipCap models only"):
+        load_captioner(path, weights_dtype="bfloat16")
 
 
 def test_config_round_trip():
