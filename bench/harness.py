@@ -151,7 +151,7 @@ def markdown_table(rows, peak_flops=None):
     """The table: work, our time, reference time, ratio (target), our throughput, our
     model FLOP utilisation (``flops`` per call ÷ time ÷ ``peak_flops``), checks."""
     lines = ["| work | ours | reference | ours ÷ ref (target) | ours throughput | MFU | "
-             "checks |", "|---|---|---|---|---|---|---|"]
+             "first call ours / ref | checks |", "|---|---|---|---|---|---|---|---|"]
     for r in rows:
         rate = mfu = "—"
         if r["items"] and r["ours"]:
@@ -159,6 +159,8 @@ def markdown_table(rows, peak_flops=None):
         if r["flops"] and r["ours"] and peak_flops:
             mfu = f"{r['flops'] / r['ours']['median_s'] / peak_flops:.0%}"
         checks = ", ".join(f"{k} {v}" for k, v in r["checks"].items()) or "—"
+        first = " / ".join("—" if t is None else f"{t['first_call_s']:.1f} s"
+                           for t in (r["ours"], r["reference"]))
         lines.append(f"| {r['work']} | {_seconds(r['ours'])} | {_seconds(r['reference'])} | "
-                     f"{_ratio(r)} | {rate} | {mfu} | {checks} |")
+                     f"{_ratio(r)} | {rate} | {mfu} | {first} | {checks} |")
     return "\n".join(lines)

@@ -73,8 +73,10 @@ def main(argv=None):
                           precision="bfloat16" if args.device == "gpu" else "float32",
                           threads=threads)
     peak = harness.matmul_peak(ctx)
-    print(f"measured matmul peak: {peak / 1e9:.0f} GFLOP/s ({ctx.precision}, {args.device})",
-          flush=True)
+    header = (f"{args.device}, {ctx.precision}, {threads} threads for TensorFlow (intra-op) "
+              f"and PyTorch; {args.runs} timed runs per side after one untimed first call; "
+              f"measured matmul peak {peak / 1e9:.0f} GFLOP/s")
+    print(header, flush=True)
     rows, durations = [], {}
     for name in args.only.split(","):
         start = time.perf_counter()
@@ -85,10 +87,11 @@ def main(argv=None):
         print(harness.markdown_table(new, peak), flush=True)
         rows += new
     table = harness.markdown_table(rows, peak)
-    print("\n" + table)
+    print("\n" + header + "\n\n" + table)
     result = {"command": " ".join(["python", "bench/run.py"] + sys.argv[1:]),
               "machine": harness.machine(), "threads": threads, "device": args.device,
               "precision": ctx.precision, "runs": args.runs, "matmul_peak_flops": peak,
+              "header": header,
               "seconds_per_benchmark": durations, "rows": rows, "table": table}
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     tmp = args.out + ".tmp"

@@ -1,0 +1,146 @@
+"""CLIP ViT-B/32 image encoding at the real size (batch 32, 224x224, float32 on CPU):
+tfcaption's ``encode_image`` as the captioner runs it (one XLA-compiled ``tf.function``) vs
+Hugging Face ``CLIPModel.get_image_features`` under ``torch.inference_mode()`` (SDPA
+attention). With ``bench/run.py --device=gpu`` both run on the GPU in bfloat16 mixed
+precision (the global Keras policy; ``torch.autocast`` for the reference).
+
+    python bench/clip_encode.py [--runs=5]
+
+Both sides hold the same random weights: a Hugging Face ``CLIPModel`` at ViT-B/32 size (with
+a real-size 49,408-token vocabulary) is saved as a Hugging Face directory and loaded with
+``load_clip``, as a downloaded checkpoint would be. Both encode the same images (NHWC for
+tfcaption, NCHW for PyTorch); the check is the largest absolute embedding difference.
+"""
+
+import argparse
+import os
+import shutil
+import sys
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+import real_size  # noqa: E402,F401  (puts unitest/ on sys.path)
+
+BATCH = 32
+IMAGE_SIZE = 224
+TARGET = 0.8
+
+
+def vit_flops(batch=BATCH, image_size=IMAGE_SIZE, patch=32, width=768, layers=12,
+              mlp=3072, projection=512, channels=3):
+    """Forward FLOPs (2 x multiply-adds) of a CLIP ViT image tower + visual projection.
+
+    Per image, with ``P = (image_size / patch)^2`` patches and ``N = P + 1`` tokens (the
+    class token): the patch embedding ``P * (channels * patch^2) * width``; per layer the
+    q/k/v/out projections ``4 N width^2``, the attention scores and weighted sum
+    ``2 N^2 width``, the MLP ``2 N width mlp``; the projection of the class token
+    ``width * projection``. LayerNorms, softmax and activations are left out.
+    ViT-B/32 at 224 px: 49 patches, 50 tokens, about 4.4 G multiply-adds per image.
+    """
+    patches = (image_size // patch) ** 2
+    tokens = patches + 1
+    per_layer = 4 * tokens * width * width + 2 * tokens * tokens * width + 2 * tokens * width * mlp
+    per_image = (patches * channels * patch * patch * width + layers * per_layer
+                 + width * projection)
+    return 2 * batch * per_image
+
+
+def images(batch=BATCH, size=IMAGE_SIZE, seed=0):
+    """CLIP-preprocessed-like float images ``[B, H, W, 3]`` (standard normal)."""
+    return np.random.default_rng(seed).normal(size=(batch, size, size, 3)).astype(np.float32)
+
+
+def hf_clip_dir(ctx, seed=0):
+    """A random ViT-B/32 Hugging Face ``CLIPModel`` (eval mode, SDPA attention) and the
+    Hugging Face directory it was saved to."""
+    import torch
+    import transformers
+    from test_clip_loader import perturb, write_hf_dir, write_real_size_vocab
+
+    tok_dir = os.path.dirname(ctx.path("clip_tok", "vocab.json"))
+    write_real_size_vocab(tok_dir)
+    torch.manual_seed(seed)
+    # CLIPConfig defaults are ViT-B/32; eos_token_id 2 as in openai/clip-vit-base-patch32.
+    config = transformers.CLIPConfig(
+        text_config={"bos_token_id": 0, "eos_token_id": 2, "pad_token_id": 1})
+    hf = transformers.CLIPModel(config)
+    hf.set_attn_implementation("sdpa")
+    hf.eval()
+    perturb(hf, seed)
+    buffers = {"text_model.embeddings.position_ids": torch.arange(77)[None],
+               "vision_model.embeddings.position_ids": torch.arange(50)[None]}
+    path = write_hf_dir(os.path.dirname(ctx.path("clip_hf", "config.json")), hf, tok_dir,
+                        extra_state=buffers, image_size=IMAGE_SIZE)
+    return hf, path
+
+
+def run(ctx):
+    import tensorflow as tf
+    import torch
+
+    from tfcaption.backbones.clip_loader import load_clip
+    from tfcaption.models.clipcap.clipcap_captioner import ClipCapCaptioner
+
+    hf, path = hf_clip_dir(ctx)
+    hf.to(ctx.torch_device)
+    loaded = load_clip(path)
+    for directory in (path, os.path.dirname(ctx.path("clip_tok", "vocab.json"))):
+        shutil.rmtree(directory, ignore_errors=True)  # ~600 MB of weights, now loaded
+    # The package's image-encoding path: ClipCapCaptioner.encode_images, a
+    # tf.function(encode_image, jit_compile=True) built once and reused (only the image
+    # encoder is needed for it, so no ClipCap model or tokenizer here).
+    captioner = ClipCapCaptioner(None, None, image_encoder=loaded, jit_compile=True)
+
+    x = images()
+    ours_input = tf.constant(x)
+    torch_input = torch.from_numpy(np.ascontiguousarray(np.transpose(x, (0, 3, 1, 2))))
+    torch_input = torch_input.to(ctx.torch_device)
+
+    def ours_fn():
+        return captioner.encode_images(ours_input)
+
+    def reference_fn():
+        with torch.inference_mode(), ctx.autocast():
+            return hf.get_image_features(pixel_values=torch_input).pooler_output
+
+    ours, ours_out = ctx.time(ours_fn, sync=lambda t: t.numpy())
+    ref, ref_out = ctx.time(reference_fn, sync=lambda t: t.float().cpu().numpy())
+    traces = captioner._encode.experimental_get_tracing_count()
+    ours_out, ref_out = ours_out.numpy(), ref_out.float().cpu().numpy()
+    diff = float(np.abs(ours_out - ref_out).max())
+    scale = float(np.abs(ref_out).max())
+    return [harness.row(
+        "clip_encode_b32", f"CLIP ViT-B/32 image encoding, batch {BATCH}, {IMAGE_SIZE} px, "
+        f"{ctx.precision}, vs HF get_image_features (SDPA)", ours, ref, target=TARGET,
+        items=BATCH, unit="images",
+        checks={"max abs diff": f"{diff:.1e} (max |embedding| {scale:.2f})",
+                "traces": traces},
+        notes="Ours: ClipCapCaptioner.encode_images (tf.function(encode_image, "
+              "jit_compile=True)) on a CLIP loaded with load_clip from the saved HF "
+              "directory; reference: CLIPModel.get_image_features under inference_mode.",
+        flops=vit_flops())]
+
+
+def main():
+    import torch
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+    torch.set_num_threads(os.cpu_count())
+    rows = run(harness.Context(runs=args.runs))
+    print(harness.markdown_table(rows))
+    for r in rows:
+        print(f"{r['name']}: first call ours {r['ours']['first_call_s']:.2f} s, "
+              f"reference {r['reference']['first_call_s']:.2f} s; "
+              f"runs ours {[round(t, 3) for t in r['ours']['runs_s']]}, "
+              f"reference {[round(t, 3) for t in r['reference']['runs_s']]}; "
+              f"ours {r['flops'] / r['ours']['median_s'] / 1e9:.1f} GFLOP/s, "
+              f"reference {r['flops'] / r['reference']['median_s'] / 1e9:.1f} GFLOP/s")
+        print(f"  checks: {r['checks']}")
+
+
+if __name__ == "__main__":
+    main()
