@@ -17,6 +17,17 @@ def l2_normalize(x):
     return x / ops.sqrt(ops.sum(ops.square(x), axis=-1, keepdims=True))
 
 
+def class_token_block(block, x, training=None):
+    """A keras-hub ``CLIPEncoderLayer`` computed for the class token only: the class
+    token's query attends to every token's key and value, then the MLP runs on the class
+    token alone. The image embedding reads nothing else from the last block, so this is
+    its exact result for 1/50 of the queries and MLP rows (about 7% of ViT-B/32's work).
+    ``x`` ``[B, N, D]`` -> ``[B, 1, D]``."""
+    normed = block.layer_norm_1(x)
+    x = x[:, :1] + block.attention(normed[:, :1], normed, normed, training=training)
+    return x + block.dense_2(block.activation(block.dense_1(block.layer_norm_2(x))))
+
+
 def similarity_logits(image_embeds, text_embeds, logit_scale):
     """``exp(logit_scale) * cos(image_i, text_j)`` -> ``[num_images, num_texts]``."""
     scale = ops.exp(ops.cast(logit_scale, image_embeds.dtype))
@@ -198,8 +209,12 @@ class ClipModel(keras.Model):
         images = ops.cast(images, self.compute_dtype)
         if self.vision_type == "resnet":
             return self.vision_encoder(images, training=training)
-        sequence = self.vision_encoder({"images": images}, training=training)
-        return self.visual_projection(sequence[:, 0, :])
+        encoder = self.vision_encoder
+        x = encoder.pre_layer_norm(encoder.embedding(images))
+        for block in encoder.encoder_layers[:-1]:
+            x = block(x, training=training)
+        x = class_token_block(encoder.encoder_layers[-1], x, training)
+        return self.visual_projection(encoder.layer_norm(x)[:, 0, :])
 
     def encode_text(self, token_ids, training=None):
         """``[B, L]`` int ids (with an end token; anything may follow it) ->
