@@ -158,7 +158,8 @@ def markdown_table(rows, peak_flops=None):
             rate = f"{r['items'] / r['ours']['median_s']:.1f} {r['unit']}/s"
         if r["flops"] and r["ours"] and peak_flops:
             mfu = f"{r['flops'] / r['ours']['median_s'] / peak_flops:.0%}"
-        checks = ", ".join(f"{k} {v}" for k, v in r["checks"].items()) or "—"
+        checks = ", ".join(f"{k} {v}" for k, v in r["checks"].items()).replace("|", "\\|")
+        checks = checks or "—"
         first = " / ".join("—" if t is None else f"{t['first_call_s']:.1f} s"
                            for t in (r["ours"], r["reference"]))
         lines.append(f"| {r['work']} | {_seconds(r['ours'])} | {_seconds(r['reference'])} | "
