@@ -12,7 +12,6 @@ a real-size 49,408-token vocabulary) is saved as a Hugging Face directory and lo
 tfcaption, NCHW for PyTorch); the check is the largest absolute embedding difference.
 """
 
-import argparse
 import os
 import shutil
 import sys
@@ -123,24 +122,5 @@ def run(ctx):
         flops=vit_flops())]
 
 
-def main():
-    import torch
-
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--runs", type=int, default=5)
-    args = parser.parse_args()
-    torch.set_num_threads(os.cpu_count())
-    rows = run(harness.Context(runs=args.runs))
-    print(harness.markdown_table(rows))
-    for r in rows:
-        print(f"{r['name']}: first call ours {r['ours']['first_call_s']:.2f} s, "
-              f"reference {r['reference']['first_call_s']:.2f} s; "
-              f"runs ours {[round(t, 3) for t in r['ours']['runs_s']]}, "
-              f"reference {[round(t, 3) for t in r['reference']['runs_s']]}; "
-              f"ours {r['flops'] / r['ours']['median_s'] / 1e9:.1f} GFLOP/s, "
-              f"reference {r['flops'] / r['reference']['median_s'] / 1e9:.1f} GFLOP/s")
-        print(f"  checks: {r['checks']}")
-
-
 if __name__ == "__main__":
-    main()
+    harness.standalone(run)

@@ -16,7 +16,6 @@ losses of the first (timed, dropout on) steps are shown too. With ``bench/run.py
 ``torch.autocast`` around the reference's forward and loss).
 """
 
-import argparse
 import json
 import os
 import sys
@@ -214,24 +213,5 @@ def run(ctx):
         flops=flops_of(reference_model))]
 
 
-def main():
-    import torch
-
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--runs", type=int, default=5)
-    args = parser.parse_args()
-    torch.set_num_threads(os.cpu_count())
-    rows = run(harness.Context(runs=args.runs))
-    print(harness.markdown_table(rows))
-    for r in rows:
-        print(f"{r['name']}: first call ours {r['ours']['first_call_s']:.2f} s, "
-              f"reference {r['reference']['first_call_s']:.2f} s; "
-              f"runs ours {[round(t, 3) for t in r['ours']['runs_s']]}, "
-              f"reference {[round(t, 3) for t in r['reference']['runs_s']]}; "
-              f"ours {r['flops'] / r['ours']['median_s'] / 1e9:.1f} GFLOP/s, "
-              f"reference {r['flops'] / r['reference']['median_s'] / 1e9:.1f} GFLOP/s")
-        print(f"  checks: {r['checks']}")
-
-
 if __name__ == "__main__":
-    main()
+    harness.standalone(run)

@@ -114,6 +114,31 @@ def matmul_peak(ctx, size=2048, runs=5):
     return 2 * size ** 3 / best
 
 
+def standalone(run):
+    """``main()`` of a benchmark module run on its own: ``--runs``, every core for both
+    frameworks, then the table and each row's timed runs and checks."""
+    import argparse
+
+    import torch
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+    torch.set_num_threads(os.cpu_count())
+    rows = run(Context(runs=args.runs))
+    print(markdown_table(rows))
+    for r in rows:
+        rates = ""
+        if r["flops"]:
+            rates = "; " + ", ".join(f"{side} {r['flops'] / r[side]['median_s'] / 1e9:.1f} "
+                                     f"GFLOP/s" for side in ("ours", "reference"))
+        print(f"{r['name']}: first call ours {r['ours']['first_call_s']:.2f} s, reference "
+              f"{r['reference']['first_call_s']:.2f} s; runs ours "
+              f"{[round(t, 3) for t in r['ours']['runs_s']]}, reference "
+              f"{[round(t, 3) for t in r['reference']['runs_s']]}{rates}")
+        print(f"  checks: {r['checks']}")
+
+
 def machine():
     """What the numbers were measured on."""
     import tensorflow as tf
