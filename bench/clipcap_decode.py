@@ -23,9 +23,9 @@ GREEDY_BATCHES = (1, 16, 64)
 BEAM_BATCHES = (1, 16)
 BEAM_SIZE = 5
 OFFICIAL_BATCH = 16
-WEIGHT_MODES = ("bfloat16",)
+WEIGHT_MODES = ("bfloat16", "int8")
 TARGETS = {"greedy": {1: 1.0, 16: 0.6, 64: None}, "beam": 0.7, "official": 1 / 20,
-           "bfloat16": 0.6}
+           "bfloat16": 0.6, "int8": 0.6}
 
 
 def prefixes(batch, seed=0):
@@ -50,6 +50,14 @@ class Sides:
         self.reference, self.ours = real_size.clipcap_pair(seed=0)
         self.reference.to(ctx.torch_device)
         self.ctx = ctx
+        self.weights = {}  # weights dtype -> the copy a ClipCapCaptioner would make
+
+    def copy(self, weights_dtype):
+        if weights_dtype is None:
+            return None
+        if weights_dtype not in self.weights:
+            self.weights[weights_dtype] = self.ours.decoding_weights(weights_dtype)
+        return self.weights[weights_dtype]
 
     def config(self, method, **kwargs):
         return dict(method=method, max_length=MAX_LENGTH, stop_token_ids=[], **kwargs)
@@ -57,7 +65,7 @@ class Sides:
     def ours_fn(self, config, batch, weights_dtype=None):
         tf = self.tf
         function = self.ours.generate_function(config, jit_compile=True,
-                                               weights_dtype=weights_dtype)
+                                               weights=self.copy(weights_dtype))
         prefix, seed = tf.constant(prefixes(batch)), tf.constant([0, 0], tf.int32)
 
         def call():

@@ -34,10 +34,11 @@ flags.DEFINE_bool("json", False, "Print JSON lines {path, captions, scores} inst
                   "PATH<TAB>CAPTION lines.")
 flags.DEFINE_bool("recursive", False, "Also caption images in subdirectories of "
                   "directory arguments.")
-flags.DEFINE_enum("weights_dtype", None, ["float32", "bfloat16"],
-                  "ClipCap models: decode with bfloat16 copies of GPT-2's matrices (faster "
-                  "on CPUs with bfloat16 instructions and on GPUs; captions can differ "
-                  "where two tokens are nearly tied). Default: the model's own dtype.")
+flags.DEFINE_enum("weights_dtype", None, ["float32", "bfloat16", "int8"],
+                  "ClipCap models: decode with a bfloat16 or int8 (one scale per output "
+                  "row) copy of GPT-2's matrices, read at a half or a quarter of the bytes "
+                  "per token (faster at small batches; captions can differ where two "
+                  "tokens are nearly tied). Default: the model's own weights.")
 
 
 def format_result(result: dict, as_json: bool) -> str:

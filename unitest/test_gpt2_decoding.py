@@ -1,6 +1,7 @@
 """The lean cached GPT-2 forward used for decoding: equal to keras-hub's own GPT-2, in
-chunks and steps, eagerly and under XLA; bfloat16 weights close to float32; the option's
-plumbing through the captioner and the caption command."""
+chunks and steps, eagerly and under XLA; bfloat16 and int8 weights close to float32; the
+option's plumbing through the captioner (a copy made once, refreshed on request) and the
+caption command."""
 
 import glob
 import os
@@ -66,12 +67,16 @@ def test_chunks_and_steps_equal_keras_hub_gpt2(jit_compile):
     assert np.any(cache[0].numpy()[:, :, :, 8] != 0)
 
 
-def test_bfloat16_weights_are_close_to_float32_and_stored_transposed():
+@pytest.mark.parametrize("dtype", ["bfloat16", "int8"])
+def test_reduced_weights_are_close_to_float32_and_stored_out_in(dtype):
     gpt = _backbone()
-    weights = gpt2_decoding.decoding_weights(gpt, "bfloat16")
+    weights = gpt2_decoding.decoding_weights(gpt, dtype)
     block = weights["blocks"][0]
-    assert block["c_attn"][0].dtype == tf.bfloat16 and tuple(block["c_attn"][0].shape) == (96, 32)
+    stored = block["c_attn"][0]
+    assert stored[0].dtype == dtype and tuple(stored[0].shape) == (96, 32)
+    assert len(stored) == (2 if dtype == "int8" else 1)
     assert block["ln_1"][0].dtype == tf.float32 and block["c_attn"][1].dtype == tf.float32
+    assert tuple(weights["lm_head"][0].shape) == (211, 32)
     embeddings = tf.random.normal([2, 6, 32], seed=2)
     cache = gpt2_decoding.init_cache(gpt, 2, 6)
     got, _ = gpt2_decoding.cached_forward(weights, embeddings, cache, 0, 4, EPSILON)
@@ -82,24 +87,69 @@ def test_bfloat16_weights_are_close_to_float32_and_stored_transposed():
         gpt2_decoding.decoding_weights(gpt, "float16")
 
 
+def test_quantize_rows_scales_each_output_row():
+    matrix = np.random.default_rng(0).normal(size=(5, 64)).astype(np.float32)
+    matrix[1] *= 100.0  # a row's scale does not coarsen the others
+    matrix[3] = 0.0
+    rows, scale = gpt2_decoding.quantize_rows(matrix)
+    assert rows.dtype == tf.int8 and tuple(scale.shape) == (5,)
+    assert np.abs(rows.numpy()).max() == 127
+    np.testing.assert_allclose(scale.numpy(), np.where(
+        np.abs(matrix).max(1) > 0, np.abs(matrix).max(1) / 127, 1.0), rtol=1e-6)
+    restored = rows.numpy() * scale.numpy()[:, None]
+    assert np.all(np.abs(restored - matrix) <= scale.numpy()[:, None] / 2 + 1e-6)
+    assert np.all(restored[3] == 0)
+
+
 def _tiny_clipcap():
     keras.utils.set_random_seed(1)
     mapper = build_mapper("mlp", 16, 32, prefix_length=4)
     return ClipCapModel(mapper, _backbone())
 
 
-def test_captioner_weights_dtype_decodes_and_is_checked():
+@pytest.mark.parametrize("dtype", ["bfloat16", "int8"])
+def test_decoding_with_a_reduced_copy(dtype):
     model = _tiny_clipcap()
     prefix = tf.random.normal([8, 16], seed=4)
     config = dict(method="greedy", max_length=8, stop_token_ids=[])
     seed = tf.constant([0, 0])
     full = model.generate_function(config)(prefix, seed)
-    half = model.generate_function(config, weights_dtype="bfloat16")(prefix, seed)
-    assert model.generate_function(config, weights_dtype="bfloat16") is not \
-        model.generate_function(config)
+    weights = model.decoding_weights(dtype)
+    reduced = model.generate_function(config, weights=weights)
+    assert reduced is not model.generate_function(config)
+    assert reduced is model.generate_function(config, weights=weights)
+    half = reduced(prefix, seed)
     agree = np.mean(full.token_ids.numpy() == half.token_ids.numpy())
     assert agree > 0.5, agree  # the same model, rounded: mostly the same tokens
     np.testing.assert_allclose(half.scores.numpy(), full.scores.numpy(), rtol=0.2)
+
+
+def test_captioner_copies_the_weights_once_and_refreshes_them():
+    model = _tiny_clipcap()
+    prefix = tf.random.normal([8, 16], seed=4)
+    def captioner_of(model):  # ids as text: this test is about the weights
+        captioner = ClipCapCaptioner(model, tokenizer=None, weights_dtype="int8")
+        captioner.detokenize = lambda ids: " ".join(map(str, ids))
+        return captioner
+
+    captioner = captioner_of(model)
+    config = dict(method="greedy", max_length=8, stop_token_ids=[])
+    first = captioner.generate(prefix, config, return_ids=True, return_scores=True)
+    copy = captioner.decoding_weights()
+    assert copy is captioner.decoding_weights()
+    assert copy["blocks"][0]["c_fc"][0][0].dtype == tf.int8
+    # new model weights: the copy is stale until refreshed, then decodes as a new captioner
+    for weight in model.gpt2.transformer_layers[0].weights:
+        weight.assign(weight * 1.5)
+    stale = captioner.generate(prefix, config, return_scores=True)
+    np.testing.assert_array_equal(stale["scores"], first["scores"])
+    captioner.refresh_weights()
+    fresh = captioner.generate(prefix, config, return_scores=True)
+    again = captioner_of(model).generate(prefix, config, return_scores=True)
+    np.testing.assert_allclose(fresh["scores"], again["scores"], rtol=1e-5)
+    assert not np.allclose(fresh["scores"], first["scores"])
+    assert captioner.decoding_weights() is copy
+    assert ClipCapCaptioner(model, tokenizer=None).decoding_weights() is None
     with pytest.raises(ValueError, match="weights_dtype 'int4' is not one of"):
         ClipCapCaptioner(model, tokenizer=None, weights_dtype="int4")
 
@@ -116,9 +166,10 @@ def test_caption_command_weights_dtype(tmp_path, shapes_dir):
         return subprocess.run([sys.executable, "-m", "tfcaption.caption", f"--model={model}",
                                *flags, image], capture_output=True, text=True, timeout=600)
 
-    half = caption(model_dir, "--weights_dtype=bfloat16", "--max_length=6")
-    assert half.returncode == 0, half.stderr
-    lines = half.stdout.splitlines()
-    assert len(lines) == 1 and lines[0].startswith(image + "\t"), half.stdout
-    bad = caption(model_dir, "--weights_dtype=int8")
+    for dtype in ("bfloat16", "int8"):
+        reduced = caption(model_dir, f"--weights_dtype={dtype}", "--max_length=6")
+        assert reduced.returncode == 0, reduced.stderr
+        lines = reduced.stdout.splitlines()
+        assert len(lines) == 1 and lines[0].startswith(image + "\t"), reduced.stdout
+    bad = caption(model_dir, "--weights_dtype=int4")
     assert bad.returncode != 0 and "weights_dtype" in bad.stderr

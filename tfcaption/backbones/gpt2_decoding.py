@@ -9,9 +9,13 @@ cache (keys and values already in the layout the attention products read) writte
 place with one dynamic update.
 
 The fused weights are gathered from the backbone's variables by :func:`decoding_weights`
-once per decoding call (outside the token loop), optionally cast to bfloat16: the decoding
-then reads half the bytes per token, while LayerNorm, softmax and the residual stream stay
-in float32.
+(in float32 once per decoding call, outside the token loop). Reduced-precision copies
+(``"bfloat16"``, or ``"int8"`` with one float32 scale per output row) are made once by
+their owner (:class:`~tfcaption.models.clipcap.ClipCapCaptioner`) and read at a half or a
+quarter of float32's bytes per token, which is what bounds small-batch decoding. They are
+stored ``[out, in]`` (the layout XLA's CPU matrix-vector products read fastest); bfloat16
+products run in bfloat16, int8 matrices are widened inside the product (fused by XLA).
+LayerNorm, softmax, the attention and the residual stream stay float32.
 """
 
 import math
@@ -19,7 +23,17 @@ import math
 import tensorflow as tf
 from keras import ops
 
-WEIGHT_DTYPES = ("float32", "bfloat16")
+WEIGHT_DTYPES = ("float32", "bfloat16", "int8")
+
+
+def quantize_rows(matrix):
+    """Symmetric int8 per output row: ``matrix [out, in]`` -> (int8 ``[out, in]``, float32
+    scale ``[out]``) with ``matrix ≈ int8 * scale[:, None]``."""
+    matrix = tf.convert_to_tensor(matrix, tf.float32)
+    scale = tf.reduce_max(tf.abs(matrix), axis=1) / 127.0
+    scale = tf.where(scale > 0, scale, tf.ones_like(scale))
+    rows = tf.clip_by_value(tf.round(matrix / scale[:, None]), -127.0, 127.0)
+    return tf.cast(rows, tf.int8), scale
 
 
 def decoding_weights(backbone, dtype=None):
@@ -27,19 +41,24 @@ def decoding_weights(backbone, dtype=None):
 
     Args:
       backbone: a keras-hub GPT-2 backbone (e.g. :class:`GPT2Backbone`).
-      dtype: dtype of the matrices (``"float32"`` or ``"bfloat16"``); None is the
-        backbone's compute dtype. LayerNorm parameters and biases stay float32.
+      dtype: how the matrices are stored: ``"float32"`` (``[in, out]``), ``"bfloat16"``
+        (``[out, in]``) or ``"int8"`` (``[out, in]`` with a float32 scale per output row);
+        None is the backbone's compute dtype (bfloat16 under a mixed-precision policy).
+        LayerNorm parameters, biases and position embeddings stay float32.
     """
     dtype = dtype or backbone.compute_dtype
     if dtype not in WEIGHT_DTYPES:
         raise ValueError(f"decoding weights dtype {dtype!r} is not one of {WEIGHT_DTYPES}")
     hidden = backbone.hidden_dim
 
+    def rows(matrix):  # [out, in] float32 -> the stored (matrix, scale?) for `dtype`
+        if dtype == "int8":
+            return quantize_rows(matrix)
+        return (tf.cast(matrix, dtype),)
+
     def matrix(variable, shape):
-        kernel = tf.reshape(variable, shape)
-        # XLA's CPU bfloat16 products are fast only with the [out, in] layout: a bfloat16
-        # matrix is stored transposed (the copy made by the cast anyway)
-        return tf.transpose(tf.cast(kernel, dtype)) if dtype == "bfloat16" else kernel
+        kernel = tf.cast(tf.reshape(variable, shape), tf.float32)
+        return (kernel,) if dtype == "float32" else rows(tf.transpose(kernel))
 
     def vector(variable, shape=(-1,)):
         return tf.cast(tf.reshape(variable, shape), tf.float32)
@@ -63,10 +82,11 @@ def decoding_weights(backbone, dtype=None):
             "c_fc": (matrix(intermediate.kernel, (hidden, -1)), vector(intermediate.bias)),
             "mlp_proj": (matrix(output.kernel, (-1, hidden)), vector(output.bias)),
         })
+    embeddings = tf.cast(backbone.token_embedding.embeddings, tf.float32)  # [V, D]: [out, in]
     return {"blocks": tuple(blocks),
             "wpe": vector(backbone.position_embedding.position_embeddings, (-1, hidden)),
             "ln_f": (vector(backbone.layer_norm.gamma), vector(backbone.layer_norm.beta)),
-            "wte": tf.cast(backbone.token_embedding.embeddings, dtype)}
+            "lm_head": (embeddings,) if dtype == "float32" else rows(embeddings)}
 
 
 def init_cache(backbone, batch_size, length, dtype="float32"):
@@ -82,18 +102,33 @@ def _layer_norm(x, gamma_beta, epsilon):
     return (x - mean) * tf.math.rsqrt(variance + epsilon) * gamma + beta
 
 
-def _dense(x, kernel_bias):
-    kernel, bias = kernel_bias
-    transposed = kernel.dtype == tf.bfloat16  # see decoding_weights
-    out = tf.matmul(tf.cast(x, kernel.dtype), kernel, transpose_b=transposed)
-    return tf.cast(out, tf.float32) + bias
+def _product(x, stored, transposed, compute_dtype):
+    """``x [..., in]`` times a stored matrix ``(matrix,)`` or ``(int8 matrix, row scale)``
+    (float32 ``[in, out]`` unless ``transposed``; other dtypes ``[out, in]``) -> float32.
+
+    A bfloat16 matrix multiplies in bfloat16 (``x`` rounded to it); an int8 matrix is
+    widened to ``compute_dtype`` inside the product, which XLA fuses into it.
+    """
+    matrix = stored[0]
+    transposed = transposed or matrix.dtype != tf.float32
+    dtype = tf.bfloat16 if matrix.dtype == tf.bfloat16 else compute_dtype
+    rows = tf.reshape(tf.cast(x, dtype), [-1, x.shape[-1]])  # 2-D: no broadcast matrix
+    out = tf.matmul(rows, tf.cast(matrix, dtype), transpose_b=transposed)
+    units = matrix.shape[0] if transposed else matrix.shape[1]
+    out = tf.reshape(tf.cast(out, tf.float32), tf.concat([tf.shape(x)[:-1], [units]], 0))
+    return out * stored[1] if len(stored) == 2 else out
 
 
-def _block(weights, x, cache, index, num_heads, epsilon):
+def _dense(x, kernel_bias, compute_dtype):
+    stored, bias = kernel_bias
+    return _product(x, stored, False, compute_dtype) + bias
+
+
+def _block(weights, x, cache, index, num_heads, epsilon, compute_dtype):
     """One GPT-2 block on ``x`` ``[B, T, D]`` written at positions ``index..index+T-1``."""
     batch, length, hidden = tf.shape(x)[0], tf.shape(x)[1], x.shape[-1]
     head_dim = hidden // num_heads
-    qkv = _dense(_layer_norm(x, weights["ln_1"], epsilon), weights["c_attn"])
+    qkv = _dense(_layer_norm(x, weights["ln_1"], epsilon), weights["c_attn"], compute_dtype)
     qkv = tf.transpose(tf.reshape(qkv, [batch, length, 3, num_heads, head_dim]),
                        [0, 2, 3, 1, 4])  # [B, 3, heads, T, dim]
     cache = ops.slice_update(cache, [0, 0, 0, index, 0], tf.cast(qkv[:, 1:], cache.dtype))
@@ -106,24 +141,25 @@ def _block(weights, x, cache, index, num_heads, epsilon):
     probs = tf.cast(tf.nn.softmax(scores, axis=-1), cache.dtype)
     attended = tf.cast(tf.matmul(probs, values), tf.float32)  # [B, heads, T, dim]
     attended = tf.reshape(tf.transpose(attended, [0, 2, 1, 3]), [batch, length, hidden])
-    x = x + _dense(attended, weights["attn_proj"])
-    h = _dense(_layer_norm(x, weights["ln_2"], epsilon), weights["c_fc"])
+    x = x + _dense(attended, weights["attn_proj"], compute_dtype)
+    h = _dense(_layer_norm(x, weights["ln_2"], epsilon), weights["c_fc"], compute_dtype)
     h = tf.nn.gelu(h, approximate=True)
-    return x + _dense(h, weights["mlp_proj"]), cache
+    return x + _dense(h, weights["mlp_proj"], compute_dtype), cache
 
 
-def cached_forward(weights, embeddings, cache, index, num_heads, epsilon):
+def cached_forward(weights, embeddings, cache, index, num_heads, epsilon,
+                   compute_dtype="float32"):
     """Input embeddings ``[B, T, D]`` at positions ``index..index+T-1`` -> (float32 logits
-    ``[B, T, V]``, updated cache). Matches the backbone's own cached call (eval mode)."""
+    ``[B, T, V]``, updated cache). Matches the backbone's own cached call (eval mode).
+    ``compute_dtype`` is the matrix products' dtype (the backbone's compute dtype)."""
     index = tf.cast(index, tf.int32)
     length = tf.shape(embeddings)[1]
     positions = tf.slice(weights["wpe"], [index, 0], [length, -1])
     x = tf.cast(embeddings, tf.float32) + positions[None]
     new_cache = []
     for block, block_cache in zip(weights["blocks"], cache):
-        x, block_cache = _block(block, x, block_cache, index, num_heads, epsilon)
+        x, block_cache = _block(block, x, block_cache, index, num_heads, epsilon,
+                                compute_dtype)
         new_cache.append(block_cache)
     x = _layer_norm(x, weights["ln_f"], epsilon)
-    wte = weights["wte"]
-    logits = tf.matmul(tf.cast(x, wte.dtype), wte, transpose_b=True)
-    return tf.cast(logits, tf.float32), tuple(new_cache)
+    return _product(x, weights["lm_head"], True, compute_dtype), tuple(new_cache)

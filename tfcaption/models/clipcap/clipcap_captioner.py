@@ -32,10 +32,13 @@ class ClipCapCaptioner:
       strip_token_ids: ids dropped from the end of a caption's text (None means
         ``<|endoftext|>``, ``[]`` none).
       jit_compile: compile decoding (and image encoding) with XLA.
-      weights_dtype: None (the model's own dtype) or "bfloat16": decode with bfloat16
-        copies of GPT-2's matrices, made once per call (half the bytes read per token;
-        LayerNorm, softmax and the residual stream stay float32). Captions can differ
-        from float32 ones where two tokens are nearly tied.
+      weights_dtype: None (the model's own variables), or "float32", "bfloat16" or
+        "int8": decode with a copy of GPT-2's matrices in that dtype (int8: symmetric,
+        one float32 scale per output row), made at the first caption and kept (call
+        :meth:`refresh_weights` after changing the model's weights). bfloat16 and int8
+        read a half and a quarter of float32's bytes per token, which is what limits
+        small-batch decoding; LayerNorm, softmax and the residual stream stay float32.
+        Captions can differ from float32 ones where two tokens are nearly tied.
     """
 
     def __init__(self, model, tokenizer, image_encoder=None, stop_token_ids=None,
@@ -54,6 +57,7 @@ class ClipCapCaptioner:
             raise ValueError(f"weights_dtype {weights_dtype!r} is not one of "
                              f"{gpt2_decoding.WEIGHT_DTYPES}")
         self.weights_dtype = weights_dtype
+        self._weights = None
         self._encode = None
 
     @property
@@ -104,6 +108,22 @@ class ClipCapCaptioner:
                              "CLIP embeddings")
 
     # --- decoding ----------------------------------------------------------------------
+    def decoding_weights(self):
+        """The copy of GPT-2's matrices in ``weights_dtype`` (variables, made at the first
+        call), or None when decoding reads the model's own variables."""
+        if self.weights_dtype is not None and self._weights is None:
+            self._weights = tf.nest.map_structure(
+                lambda t: tf.Variable(t, trainable=False),
+                self.model.decoding_weights(self.weights_dtype))
+        return self._weights
+
+    def refresh_weights(self):
+        """Re-copies the model's weights into :meth:`decoding_weights` (after training or
+        loading new weights); compiled decoding functions stay valid."""
+        if self._weights is not None:
+            tf.nest.map_structure(lambda variable, t: variable.assign(t), self._weights,
+                                  self.model.decoding_weights(self.weights_dtype))
+
     def generate(self, inputs, decoding="greedy", return_ids=False, return_scores=False,
                  batch_size=64, seed=0, start_index=0, **overrides):
         """Captions ``inputs`` (image paths, preprocessed images or CLIP embeddings).
@@ -122,7 +142,7 @@ class ClipCapCaptioner:
         """
         config = self.decoding_config(decoding, **overrides)
         function = self.model.generate_function(config, jit_compile=self.jit_compile,
-                                                weights_dtype=self.weights_dtype)
+                                                weights=self.decoding_weights())
         prefix = self.prefix_inputs(inputs)
         return batched_captions(function, prefix, config.num_return_sequences, self.detokenize,
                                 return_ids=return_ids, return_scores=return_scores,

@@ -105,7 +105,8 @@ class ClipCapModel(keras.Model):
     # --- cached decoding ---------------------------------------------------------------
     def decoding_weights(self, dtype=None):
         """GPT-2's weights gathered for :func:`gpt2_decoding.cached_forward` (fused
-        query-key-value matrices; ``dtype`` "bfloat16" halves the bytes read per token)."""
+        query-key-value matrices; ``dtype`` "bfloat16" or "int8" stores them in half or a
+        quarter of the bytes read per token)."""
         return gpt2_decoding.decoding_weights(self.gpt2, dtype)
 
     def init_cache(self, batch_size, length):
@@ -122,7 +123,7 @@ class ClipCapModel(keras.Model):
         weights = self.decoding_weights() if weights is None else weights
         epsilon = getattr(gpt, "layer_norm_epsilon", DEFAULT_LAYER_NORM_EPSILON)
         return gpt2_decoding.cached_forward(weights, embeddings, cache, index, gpt.num_heads,
-                                            epsilon)
+                                            epsilon, gpt.compute_dtype)
 
     def prefill(self, prefix, max_length, weights=None):
         """Runs the prefix: -> (next-token logits ``[B, V]``, cache with room for
@@ -138,32 +139,33 @@ class ClipCapModel(keras.Model):
                                              index, weights)
         return logits[:, 0], cache
 
-    def generate_ids(self, prefix, decoding, seed=None, weights_dtype=None):
+    def generate_ids(self, prefix, decoding, seed=None, weights=None):
         """Decodes from CLIP embeddings ``[B, prefix_dim]`` -> a ``DecodeResult``
         (``token_ids [B, R, T]``, ``lengths [B, R]``, ``scores [B, R]``). Traceable:
         usable inside a compiled train step (e.g. sampling for a GAN).
-        ``weights_dtype`` "bfloat16" decodes with bfloat16 GPT-2 matrices."""
+        ``weights``: a copy of :meth:`decoding_weights` (e.g. bfloat16 or int8) to decode
+        with; None reads the model's own variables."""
         config = DecodingConfig.parse(decoding)
-        weights = self.decoding_weights(weights_dtype)
+        weights = self.decoding_weights() if weights is None else weights
         first_logits, cache, start = self.prefill(prefix, config.max_length, weights)
 
         def step(token_ids, cache, index):
             return self.step(token_ids, cache, index, weights)
         return decode(step, first_logits, cache, start, config, seed=seed)
 
-    def generate_function(self, decoding, jit_compile=True, weights_dtype=None):
+    def generate_function(self, decoding, jit_compile=True, weights=None):
         """A ``tf.function(prefix [B, prefix_dim], seed [2]) -> DecodeResult`` compiled
-        once per decoding setting and weights dtype (XLA when ``jit_compile``), reused
-        across calls and batch sizes."""
+        once per decoding setting (XLA when ``jit_compile``), reused across calls and
+        batch sizes. ``weights`` (see :meth:`generate_ids`) are read by reference: a
+        nest of variables can be updated in place without recompiling."""
         config = DecodingConfig.parse(decoding)
-        key = (config, bool(jit_compile), weights_dtype)
+        key = (config, bool(jit_compile), None if weights is None else id(weights))
         if key not in self._generate_functions:
             @tf.function(jit_compile=bool(jit_compile), reduce_retracing=True,
                          input_signature=[tf.TensorSpec([None, self.prefix_dim], tf.float32),
                                           tf.TensorSpec([2], tf.int32)])
             def generate(prefix, seed):
-                return self.generate_ids(prefix, config, seed=seed,
-                                         weights_dtype=weights_dtype)
+                return self.generate_ids(prefix, config, seed=seed, weights=weights)
             self._generate_functions[key] = generate
         return self._generate_functions[key]
 
