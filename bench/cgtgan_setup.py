@@ -148,6 +148,10 @@ class Parts:
         self.target = rng.normal(size=(batch, real_size.PREFIX_DIM)).astype(np.float32)
         self.sentences = corpus_sentences(vocab, batch * NUM_SAMPLES)
 
+    def drop_torch(self):
+        """Lets the PyTorch modules go (once the references are timed)."""
+        self.torch_generator = self.torch_clip = self.torch_roberta = self.torch_head = None
+
 
 def torch_mlp_head(discriminator):
     """The reference's ``MLP((768, 384, 1))`` (Linear, Tanh, Linear) holding the Keras

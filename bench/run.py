@@ -4,11 +4,17 @@
                         [--device=cpu|gpu] [--out=bench/results.json]
 
 Each benchmark builds tfcaption and the reference at the real sizes with the same random
-weights, times both in this process on the same inputs (first call reported apart as the
+weights, times both in one process on the same inputs (first call reported apart as the
 compile time; then ``--runs`` timed calls), and adds rows to one markdown table: our
 median, the reference's median (± half the min-max spread), their ratio against the
 target, our throughput and model FLOP utilisation (FLOPs per call ÷ time ÷ the matmul
 peak measured at start), and correctness checks. Every run is written to ``--out``.
+
+Each benchmark (and the matmul peak) runs in a process of its own, so that one
+benchmark's models, compiled functions and allocator pools are gone before the next one
+starts: the peak memory of the whole run is that of its largest benchmark. A benchmark
+whose process fails is named with its exit status; the others still run and are written,
+and the command exits with status 1.
 
 ``--device=gpu`` runs both sides on the first GPU with bfloat16 mixed precision
 (``mixed_bfloat16`` for tfcaption, ``torch.autocast(bfloat16)`` for the reference).
@@ -18,7 +24,9 @@ import argparse
 import importlib
 import json
 import os
+import subprocess
 import sys
+import tempfile
 import time
 
 BENCH = os.path.dirname(os.path.abspath(__file__))
@@ -26,6 +34,7 @@ sys.path.insert(0, BENCH)
 
 BENCHMARKS = ("clip_encode", "clipcap_decode", "clipcap_train_step", "cgtgan_step",
               "data_pipeline")
+PEAK = "matmul_peak"
 
 
 def parse_args(argv=None):
@@ -37,12 +46,16 @@ def parse_args(argv=None):
                         help="threads for both frameworks (0: every core)")
     parser.add_argument("--device", choices=("cpu", "gpu"), default="cpu")
     parser.add_argument("--out", default=os.path.join(BENCH, "results.json"))
+    parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--worker_out", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     unknown = sorted(set(args.only.split(",")) - set(BENCHMARKS))
     if unknown:
         parser.error(f"unknown benchmark(s) {unknown}; known: {list(BENCHMARKS)}")
     if args.runs < 1:
         parser.error("--runs must be >= 1")
+    if args.worker is not None and args.worker not in BENCHMARKS + (PEAK,):
+        parser.error(f"unknown worker {args.worker!r}")
     return args
 
 
@@ -64,41 +77,89 @@ def configure(args):
     return threads
 
 
-def main(argv=None):
-    args = parse_args(argv)
+def threads_of(args):
+    return args.threads or os.cpu_count()
+
+
+def precision_of(args):
+    return "bfloat16" if args.device == "gpu" else "float32"
+
+
+def worker(args):
+    """The child process: the matmul peak or one benchmark's rows, as JSON."""
     threads = configure(args)
     import harness
 
-    ctx = harness.Context(runs=args.runs, device=args.device,
-                          precision="bfloat16" if args.device == "gpu" else "float32",
+    ctx = harness.Context(runs=args.runs, device=args.device, precision=precision_of(args),
                           threads=threads)
-    peak = harness.matmul_peak(ctx)
-    header = (f"{args.device}, {ctx.precision}, {threads} threads for TensorFlow (intra-op) "
-              f"and PyTorch; {args.runs} timed runs per side after one untimed first call; "
-              f"measured matmul peak {peak / 1e9:.0f} GFLOP/s")
+    if args.worker == PEAK:
+        result = {"matmul_peak_flops": harness.matmul_peak(ctx), "machine": harness.machine()}
+    else:
+        result = {"rows": importlib.import_module(args.worker).run(ctx)}
+    tmp = args.worker_out + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(result, f)
+    os.replace(tmp, args.worker_out)
+
+
+def in_child(name, args, scratch):
+    """Runs ``name`` in a child process (its output goes straight to ours); returns its
+    JSON result, or ``None`` with the exit status printed when the child failed."""
+    out = os.path.join(scratch, f"{name}.json")
+    argv = [sys.executable, os.path.abspath(__file__), f"--worker={name}",
+            f"--worker_out={out}", f"--runs={args.runs}", f"--threads={args.threads}",
+            f"--device={args.device}"]
+    status = subprocess.run(argv).returncode
+    if status != 0 or not os.path.exists(out):
+        print(f"{name} FAILED: its process exited with status {status}"
+              + (" (killed: out of memory?)" if status == -9 else ""), flush=True)
+        return None
+    with open(out) as f:
+        return json.load(f)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if args.worker is not None:
+        return worker(args)
+    import harness
+
+    threads = threads_of(args)
+    scratch = tempfile.mkdtemp(prefix="bench_run")
+    peak_result = in_child(PEAK, args, scratch)
+    if peak_result is None:
+        sys.exit("the matmul peak could not be measured")
+    peak = peak_result["matmul_peak_flops"]
+    header = (f"{args.device}, {precision_of(args)}, {threads} threads for TensorFlow "
+              f"(intra-op) and PyTorch; {args.runs} timed runs per side after one untimed "
+              f"first call; measured matmul peak {peak / 1e9:.0f} GFLOP/s")
     print(header, flush=True)
-    rows, durations = [], {}
+    rows, durations, failed = [], {}, []
     for name in args.only.split(","):
         start = time.perf_counter()
         print(f"== {name}", flush=True)
-        module = importlib.import_module(name)
-        new = module.run(ctx)
+        result = in_child(name, args, scratch)
         durations[name] = time.perf_counter() - start
-        print(harness.markdown_table(new, peak), flush=True)
-        rows += new
+        if result is None:
+            failed.append(name)
+            continue
+        print(harness.markdown_table(result["rows"], peak), flush=True)
+        rows += result["rows"]
     table = harness.markdown_table(rows, peak)
     print("\n" + header + "\n\n" + table)
     result = {"command": " ".join(["python", "bench/run.py"] + sys.argv[1:]),
-              "machine": harness.machine(), "threads": threads, "device": args.device,
-              "precision": ctx.precision, "runs": args.runs, "matmul_peak_flops": peak,
-              "header": header,
-              "seconds_per_benchmark": durations, "rows": rows, "table": table}
+              "machine": peak_result["machine"], "threads": threads, "device": args.device,
+              "precision": precision_of(args), "runs": args.runs, "matmul_peak_flops": peak,
+              "header": header, "seconds_per_benchmark": durations, "failed": failed,
+              "rows": rows, "table": table}
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     tmp = args.out + ".tmp"
     with open(tmp, "w") as f:
         json.dump(result, f, indent=2)
     os.replace(tmp, args.out)
     print(f"wrote {args.out}")
+    if failed:
+        sys.exit(f"failed: {', '.join(failed)} (the others are in {args.out})")
 
 
 if __name__ == "__main__":

@@ -214,6 +214,7 @@ def test_benchmark_command(tmp_path):
 def check_benchmark_result(result):
     """Every row timed on both sides with the stated number of runs; the correctness checks
     of each benchmark hold."""
+    assert result["failed"] == [], result["failed"]
     runs = result["runs"]
     rows = {r["name"]: r for r in result["rows"]}
     assert {"clip_encode_b32", "greedy_b1", "greedy_b16", "greedy_b64", "beam5_b1", "beam5_b16",
