@@ -61,7 +61,7 @@ def parse_args(argv=None):
 
 def configure(args):
     """Threads and device for both frameworks, before either builds anything."""
-    threads = args.threads or os.cpu_count()
+    threads = threads_of(args)
     import tensorflow as tf
     import torch
 
@@ -118,22 +118,17 @@ def in_child(name, args, scratch):
         return json.load(f)
 
 
-def main(argv=None):
-    args = parse_args(argv)
-    if args.worker is not None:
-        return worker(args)
+def header_of(args, peak):
+    return (f"{args.device}, {precision_of(args)}, {threads_of(args)} threads for TensorFlow "
+            f"(intra-op) and PyTorch; {args.runs} timed runs per side after one untimed "
+            f"first call; measured matmul peak {peak / 1e9:.0f} GFLOP/s")
+
+
+def run_all(args, peak, scratch):
+    """Each of ``--only`` in its own process, its table printed as it ends."""
     import harness
 
-    threads = threads_of(args)
-    scratch = tempfile.mkdtemp(prefix="bench_run")
-    peak_result = in_child(PEAK, args, scratch)
-    if peak_result is None:
-        sys.exit("the matmul peak could not be measured")
-    peak = peak_result["matmul_peak_flops"]
-    header = (f"{args.device}, {precision_of(args)}, {threads} threads for TensorFlow "
-              f"(intra-op) and PyTorch; {args.runs} timed runs per side after one untimed "
-              f"first call; measured matmul peak {peak / 1e9:.0f} GFLOP/s")
-    print(header, flush=True)
+    print(header_of(args, peak), flush=True)
     rows, durations, failed = [], {}, []
     for name in args.only.split(","):
         start = time.perf_counter()
@@ -145,11 +140,22 @@ def main(argv=None):
             continue
         print(harness.markdown_table(result["rows"], peak), flush=True)
         rows += result["rows"]
+    return rows, durations, failed
+
+
+def write_results(args, peak_result, rows, durations, failed):
+    """The whole table printed, every run written to ``--out`` (atomically); exits 1 when a
+    benchmark failed."""
+    import harness
+
+    peak = peak_result["matmul_peak_flops"]
+    header = header_of(args, peak)
     table = harness.markdown_table(rows, peak)
     print("\n" + header + "\n\n" + table)
     result = {"command": " ".join(["python", "bench/run.py"] + sys.argv[1:]),
-              "machine": peak_result["machine"], "threads": threads, "device": args.device,
-              "precision": precision_of(args), "runs": args.runs, "matmul_peak_flops": peak,
+              "machine": peak_result["machine"], "threads": threads_of(args),
+              "device": args.device, "precision": precision_of(args), "runs": args.runs,
+              "matmul_peak_flops": peak,
               "header": header, "seconds_per_benchmark": durations, "failed": failed,
               "rows": rows, "table": table}
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
@@ -160,6 +166,18 @@ def main(argv=None):
     print(f"wrote {args.out}")
     if failed:
         sys.exit(f"failed: {', '.join(failed)} (the others are in {args.out})")
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if args.worker is not None:
+        return worker(args)
+    with tempfile.TemporaryDirectory(prefix="bench_run") as scratch:
+        peak_result = in_child(PEAK, args, scratch)
+        if peak_result is None:
+            sys.exit("the matmul peak could not be measured")
+        rows, durations, failed = run_all(args, peak_result["matmul_peak_flops"], scratch)
+    write_results(args, peak_result, rows, durations, failed)
 
 
 if __name__ == "__main__":
