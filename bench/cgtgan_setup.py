@@ -117,7 +117,7 @@ class Parts:
 
         from tfcaption.backbones.clip_loader import load_clip
         from tfcaption.backbones.roberta_loader import load_roberta
-        from tfcaption.models.cgtgan.caption_discriminator import CaptionDiscriminator
+        from tfcaption.models.clipcap.cgtgan.caption_discriminator import CaptionDiscriminator
         from tfcaption.tokenizers.gpt2_tokenizer import load_gpt2_tokenizer
         from tfcaption.tokenizers.roberta_tokenizer import write_roberta_from_gpt2
 

@@ -89,7 +89,7 @@ class Ours:
     def __init__(self, parts):
         import tensorflow as tf
 
-        from tfcaption.models.cgtgan.cgtgan_model import CgtGanModel
+        from tfcaption.models.clipcap.cgtgan.cgtgan_model import CgtGanModel
         from tfcaption.training.adamw import build_adamw
 
         model_settings, train = recipe()

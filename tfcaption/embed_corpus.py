@@ -7,7 +7,7 @@
 ``--corpus`` is a dataset in the common form (the captions of ``--corpus_split``) or a
 text file with one sentence per line (e.g. a cross-domain corpus). ``--data`` is the image
 dataset the captioner is trained on. Writes the directory described in
-:mod:`tfcaption.models.cgtgan.corpus_embedding`: the corpus sentences and their CLIP text
+:mod:`tfcaption.models.clipcap.cgtgan.corpus_embedding`: the corpus sentences and their CLIP text
 embeddings, the CLIP image features of ``--data`` (train/val/test) and, for each split in
 ``--target_splits``, every image's aggregated corpus embedding with temperature
 ``--temperature``. Rerunning reuses finished image features.
@@ -58,10 +58,10 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     from tfcaption.backbones.clip_loader import load_clip
-    from tfcaption.data.captions_file import atomic_write_text
-    from tfcaption.models.cgtgan import corpus_embedding as ce
-    from tfcaption.models.cgtgan.corpus_sentences import format_sentences
-    from tfcaption.models.clipcap.clipcap_training import cache_clip_features, eval_features
+    from tfcaption.file_io import atomic_write_text
+    from tfcaption.models.clipcap.cgtgan import corpus_embedding as ce
+    from tfcaption.models.clipcap.cgtgan.corpus_sentences import format_sentences
+    from tfcaption.training.split_features import cache_split_features, eval_features
 
     out = FLAGS.out_dir
     texts = format_sentences(corpus_sentences(FLAGS.corpus, FLAGS.corpus_split),
@@ -74,7 +74,7 @@ def main(argv):
             "val_split": FLAGS.val_split, "test_split": FLAGS.test_split}
     features_dir = os.path.join(out, ce.FEATURES_DIR)
     print(f"embedding the images of {FLAGS.data}")
-    cache_clip_features(clip, data, features_dir, batch_size=FLAGS.batch_size)
+    cache_split_features(clip, data, features_dir, batch_size=FLAGS.batch_size)
     counts = {}
     for split in FLAGS.target_splits:
         features, ids, _ = eval_features(data, split, features_dir)

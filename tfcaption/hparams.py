@@ -11,7 +11,7 @@ import copy
 import json
 import os
 
-from tfcaption.backbones.checkpoint_reader import read_json
+from tfcaption.file_io import read_json
 
 
 def parse_value(text):
@@ -53,6 +53,6 @@ def load_hparams(path, overrides=()):
 
 
 def save_hparams(hparams, path):
-    from tfcaption.data.captions_file import atomic_write_text
+    from tfcaption.file_io import atomic_write_text
 
     atomic_write_text(path, json.dumps(hparams, indent=2) + "\n")

@@ -17,14 +17,14 @@ import os
 
 from absl import app, flags
 
-from tfcaption.backbones.checkpoint_reader import read_json
+from tfcaption.file_io import read_json
 from tfcaption.hparams import load_hparams, save_hparams
 
 TRAINERS = {
     "clip": "tfcaption.models.clip.clip_training",
     "clipcap": "tfcaption.models.clipcap.clipcap_training",
-    "clipcap_text": "tfcaption.models.cgtgan.text_init_training",
-    "cgtgan": "tfcaption.models.cgtgan.cgtgan_training",
+    "clipcap_text": "tfcaption.models.clipcap.cgtgan.text_init_training",
+    "cgtgan": "tfcaption.models.clipcap.cgtgan.cgtgan_training",
     "wgan": "tfcaption.models.wgan.wgan_training",
 }
 

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfcaption.models.cgtgan import corpus_embedding as ce
-from tfcaption.models.cgtgan.caption_retokenizer import strip_final_period
-from tfcaption.models.cgtgan.corpus_sentences import as_sentence, format_sentences
+from tfcaption.models.clipcap.cgtgan import corpus_embedding as ce
+from tfcaption.models.clipcap.cgtgan.caption_retokenizer import strip_final_period
+from tfcaption.models.clipcap.cgtgan.corpus_sentences import as_sentence, format_sentences
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CLIP_SHAPES = os.path.join(ROOT, "pretrained_models", "clip_shapes")
@@ -114,7 +114,7 @@ def test_embed_corpus_command(shapes_dir, tmp_path):
     assert texts == ["A red circle.", "Two blue squares.", "A green star."]
     meta = json.loads((out / ce.META_FILE).read_text())
     assert meta["targets"] == {"train": 40, "val": 8} and meta["temperature"] == 50.0
-    from tfcaption.models.clipcap.clipcap_training import eval_features
+    from tfcaption.training.split_features import eval_features
 
     data = {"dir": shapes_dir, "train_split": "train", "val_split": "val", "test_split": "test"}
     feats, ids, _ = eval_features(data, "val", str(out / ce.FEATURES_DIR))

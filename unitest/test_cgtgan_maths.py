@@ -4,13 +4,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfcaption.models.cgtgan import clip_reward
-from tfcaption.models.cgtgan.discriminator_loss import (discriminator_accuracy,
+from tfcaption.models.clipcap.cgtgan import clip_reward
+from tfcaption.models.clipcap.cgtgan.discriminator_loss import (discriminator_accuracy,
                                                         discriminator_loss)
-from tfcaption.models.cgtgan.policy_gradient import (baseline, generator_loss,
+from tfcaption.models.clipcap.cgtgan.policy_gradient import (baseline, generator_loss,
                                                      leave_one_out_baseline,
                                                      policy_gradient_loss, sequence_log_probs)
-from tfcaption.models.cgtgan.reward_schedule import reward_weight_at
+from tfcaption.models.clipcap.cgtgan.reward_schedule import reward_weight_at
 
 GT = np.array([[1.0, 2.0, 2.0], [0.0, 3.0, 4.0]], np.float32)
 GEN = np.array([[2.0, 2.0, 1.0], [0.0, -3.0, 4.0]], np.float32)

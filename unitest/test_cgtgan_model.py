@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfcaption.models.cgtgan.caption_discriminator import CaptionDiscriminator
-from tfcaption.models.cgtgan.cgtgan_model import METRICS, CgtGanModel
+from tfcaption.models.clipcap.cgtgan.caption_discriminator import CaptionDiscriminator
+from tfcaption.models.clipcap.cgtgan.cgtgan_model import METRICS, CgtGanModel
 from tiny_cgtgan import REAL, TinyParts
 
 

@@ -10,9 +10,9 @@ import pytest
 from tfcaption.backbones.clip_loader import load_clip
 from tfcaption.data import shapes
 from tfcaption.hparams import apply_overrides, load_hparams
-from tfcaption.models.cgtgan import corpus_embedding as ce
+from tfcaption.models.clipcap.cgtgan import corpus_embedding as ce
 from tfcaption.models.clipcap.clipcap_model_dir import load_clipcap
-from tfcaption.models.clipcap.clipcap_training import cache_clip_features, eval_features
+from tfcaption.training.split_features import cache_split_features, eval_features
 from tfcaption.train import train
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -29,7 +29,7 @@ def corpus_dir(shapes_dir, tmp_path_factory):
     embeddings = ce.embed_texts(clip, texts, verbose=0)
     ce.write_corpus(out, texts, embeddings)
     data = {"dir": shapes_dir, "train_split": "train", "val_split": "val", "test_split": "test"}
-    cache_clip_features(clip, data, os.path.join(out, ce.FEATURES_DIR), verbose=0)
+    cache_split_features(clip, data, os.path.join(out, ce.FEATURES_DIR), verbose=0)
     features, ids, _ = eval_features(data, "train", os.path.join(out, ce.FEATURES_DIR))
     ce.write_targets(out, "train", ids, ce.aggregate_embeddings(features, embeddings, 100.0))
     return out
@@ -92,7 +92,7 @@ def test_text_only_init_trains_on_the_corpus_and_captions_images(init_run, shape
 
 def test_gan_trains_resumes_keeps_the_best_generator_and_evaluates(init_run, shapes_dir,
                                                                    corpus_dir, tmp_path):
-    from tfcaption.models.cgtgan import cgtgan_training
+    from tfcaption.models.clipcap.cgtgan import cgtgan_training
 
     hparams = _gan_hparams(shapes_dir, corpus_dir, os.path.join(init_run[0], "model"), 3)
     workdir = str(tmp_path / "gan")
@@ -153,7 +153,7 @@ def test_hparams_files_are_complete(name):
     assert "python -m tfcaption.train" in hparams["description"]
     assert hparams["model"]["type"] == ("clipcap_text" if "init" in name else "cgtgan")
     if hparams["model"]["type"] == "cgtgan":
-        from tfcaption.models.cgtgan.cgtgan_training import check_settings
+        from tfcaption.models.clipcap.cgtgan.cgtgan_training import check_settings
 
         check_settings(hparams)  # no unknown key
 

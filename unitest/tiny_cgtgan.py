@@ -7,8 +7,8 @@ import keras
 import tensorflow as tf
 
 from tfcaption.backbones.clip_loader import load_clip
-from tfcaption.models.cgtgan.caption_discriminator import build_discriminator
-from tfcaption.models.cgtgan.cgtgan_model import CgtGanModel
+from tfcaption.models.clipcap.cgtgan.caption_discriminator import build_discriminator
+from tfcaption.models.clipcap.cgtgan.cgtgan_model import CgtGanModel
 from tfcaption.models.clipcap.clipcap_model_dir import load_clipcap
 from tfcaption.tokenizers.roberta_tokenizer import load_roberta_tokenizer, write_roberta_from_gpt2
 from tiny_captioner import CLIP_SHAPES, make_tiny_clipcap_dir

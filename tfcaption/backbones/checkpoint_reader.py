@@ -4,20 +4,14 @@ import logging
 import os
 import zipfile
 
-from tfcaption.data.captions_file import load_json
+from tfcaption.file_io import read_json
+
 
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json",
                 "pytorch_model.bin", "pytorch_model.bin.index.json")
 WRAPPERS = ("state_dict", "model", "model_state_dict")
 
 logger = logging.getLogger(__name__)
-
-
-def read_json(path):
-    """Loads a JSON file, naming it in the error when it is missing or malformed."""
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"missing file: {path}")
-    return load_json(path)
 
 
 def find_weights_file(model_dir):

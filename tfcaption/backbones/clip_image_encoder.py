@@ -2,7 +2,7 @@
 
 import os
 
-from tfcaption.backbones.checkpoint_reader import read_json
+from tfcaption.file_io import read_json
 from tfcaption.backbones.clip_loader import load_clip, save_clip
 from tfcaption.backbones.clip_resnet_loader import load_clip_resnet, save_clip_resnet
 from tfcaption.backbones.loaded_backbone import LoadedBackbone

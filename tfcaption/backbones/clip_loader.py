@@ -25,7 +25,8 @@ import os
 
 import numpy as np
 
-from tfcaption.backbones.checkpoint_reader import find_weights_file, read_json, read_state_dict
+from tfcaption.backbones.checkpoint_reader import find_weights_file, read_state_dict
+from tfcaption.file_io import read_json
 from tfcaption.backbones.clip_model import ClipModel
 from tfcaption.backbones.loaded_backbone import LoadedBackbone
 from tfcaption.backbones.model_dir import (check_tokenizer_fits, is_model_dir, load_backbone_dir,

@@ -23,7 +23,8 @@ unexpected or mis-shaped key raises one ``CheckpointMismatchError`` naming them 
 import os
 
 from tfcaption.backbones.checkpoint_mismatch_error import CheckpointMismatchError
-from tfcaption.backbones.checkpoint_reader import find_weights_file, read_json, read_state_dict
+from tfcaption.backbones.checkpoint_reader import find_weights_file, read_state_dict
+from tfcaption.file_io import read_json
 from tfcaption.backbones.gpt2_backbone import GPT2Backbone, lm_logits
 from tfcaption.backbones.gpt2_weights import (CONFIG_KEYS, assign_weights, config_from_hf,
                                               find_prefix, infer_config, merge_config)

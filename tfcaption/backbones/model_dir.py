@@ -20,7 +20,7 @@ import tempfile
 
 import keras
 
-from tfcaption.backbones.checkpoint_reader import read_json
+from tfcaption.file_io import read_json
 from tfcaption.backbones.loaded_backbone import LoadedBackbone
 from tfcaption.data.image_preprocessor import ImagePreprocessor
 

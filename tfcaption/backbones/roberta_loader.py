@@ -17,8 +17,8 @@ and mis-shaped keys are all named in one :class:`CheckpointMismatchError`.
 import logging
 import os
 
-from tfcaption.backbones.checkpoint_reader import (find_weights_file, read_json,
-                                                   read_state_dict, strip_prefix)
+from tfcaption.backbones.checkpoint_reader import find_weights_file, read_state_dict, strip_prefix
+from tfcaption.file_io import read_json
 from tfcaption.backbones.loaded_backbone import LoadedBackbone
 from tfcaption.backbones.model_dir import (check_tokenizer_fits, is_model_dir,
                                            load_backbone_dir, save_model_dir)

@@ -6,23 +6,14 @@ Each line is one image: ``{"image": "images/x.jpg", "captions": [...],
 
 import json
 import os
-import tempfile
 from typing import Iterable, List, Optional
 
 from tfcaption.data.malformed_source_error import MalformedSourceError
+from tfcaption.file_io import atomic_write_text
 from tfcaption.data.source_record import SPLITS
 
 CAPTIONS_FILE = "captions.jsonl"
 REQUIRED_KEYS = ("image", "captions", "split", "image_id")
-
-
-def load_json(path: str):
-    """Reads a whole JSON file; raises MalformedSourceError naming it when invalid."""
-    try:
-        with open(path, "rb") as f:
-            return json.loads(f.read().decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise MalformedSourceError(f"{path}: not valid JSON ({e})") from None
 
 
 def parse_record(obj, path: str, line_no: int) -> dict:
@@ -58,20 +49,6 @@ def read_captions_jsonl(path: str, split: Optional[str] = None) -> List[dict]:
             if split is None or obj["split"] == split:
                 records.append(obj)
     return records
-
-
-def atomic_write_text(path: str, text: str) -> None:
-    """Writes ``text`` to ``path`` through a temporary file and a rename."""
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=os.path.basename(path))
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
 
 
 def write_captions_jsonl(path: str, records: Iterable[dict]) -> None:

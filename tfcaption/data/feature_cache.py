@@ -19,7 +19,7 @@ import keras
 import tensorflow as tf
 
 from tfcaption.data.caption_pipeline import CaptionPipeline
-from tfcaption.data.captions_file import atomic_write_text
+from tfcaption.file_io import atomic_write_text
 from tfcaption.data.feature_reader import META_FILE
 from tfcaption.data.image_preprocessor import ImagePreprocessor
 

@@ -29,7 +29,7 @@ import os
 import re
 from typing import Iterator, List, Optional, Tuple
 
-from tfcaption.data.captions_file import load_json
+from tfcaption.file_io import load_json
 from tfcaption.data.malformed_source_error import MalformedSourceError
 from tfcaption.data.source_record import SPLITS, SourceRecord
 

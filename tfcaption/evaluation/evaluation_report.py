@@ -8,7 +8,7 @@ import json
 import os
 from typing import Mapping, Optional
 
-from tfcaption.data.captions_file import atomic_write_text
+from tfcaption.file_io import atomic_write_text
 from tfcaption.evaluation.report import markdown_table, metrics_json, write_predictions_jsonl
 
 SECTION_TITLES = {"coco": "COCO caption metrics", "clip_score": "CLIPScore",

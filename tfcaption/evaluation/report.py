@@ -12,7 +12,7 @@ from typing import Hashable, List, Mapping, Optional
 
 import numpy as np
 
-from tfcaption.data.captions_file import atomic_write_text
+from tfcaption.file_io import atomic_write_text
 from tfcaption.evaluation.caption_inputs import check_caption_inputs, check_predictions
 from tfcaption.evaluation.unavailable import SUFFIX, is_reason_key, mark_unavailable
 

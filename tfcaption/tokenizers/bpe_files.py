@@ -16,7 +16,7 @@ import json
 import os
 from typing import Dict, Iterable, List, Sequence, Tuple
 
-from tfcaption.data.captions_file import atomic_write_text
+from tfcaption.file_io import atomic_write_text
 
 VOCAB_FILE = "vocab.json"
 MERGES_FILE = "merges.txt"

@@ -20,7 +20,7 @@ from typing import Dict, Iterable, List, Optional
 
 import tensorflow as tf
 
-from tfcaption.data.captions_file import atomic_write_text
+from tfcaption.file_io import atomic_write_text
 
 # tf.strings.split(sep=None) splits on exactly these (ASCII) whitespace characters.
 _SPLIT = re.compile(r"[ \t\n\x0b\x0c\r]+")

@@ -26,7 +26,8 @@ from tfcaption.backbones.clip_model import VISION_TYPES, ClipModel
 from tfcaption.backbones.loaded_backbone import LoadedBackbone
 from tfcaption.data.caption_pipeline import CaptionPipeline
 from tfcaption.data.attribute_swap import AttributeSwap
-from tfcaption.data.captions_file import CAPTIONS_FILE, atomic_write_text, read_captions_jsonl
+from tfcaption.data.captions_file import CAPTIONS_FILE, read_captions_jsonl
+from tfcaption.file_io import atomic_write_text
 from tfcaption.data.image_preprocessor import ImagePreprocessor
 from tfcaption.models.clip.contrastive_clip import ContrastiveClip
 from tfcaption.models.clip.retrieval import retrieval_recall

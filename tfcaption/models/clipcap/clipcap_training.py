@@ -20,81 +20,23 @@ Steps:
    ``samples``), ``predictions.jsonl`` and ``metrics.md`` in the workdir.
 """
 
-import json
 import os
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 from tfcaption.backbones.clip_image_encoder import load_clip_image_encoder
 from tfcaption.data.caption_pipeline import CaptionPipeline
-from tfcaption.data.captions_file import CAPTIONS_FILE, read_captions_jsonl
-from tfcaption.data.feature_cache import FeatureCache
-from tfcaption.data.feature_reader import META_FILE
-from tfcaption.evaluation.evaluate_model import evaluate_captioner
-from tfcaption.evaluation.evaluation_report import write_evaluation
 from tfcaption.models.clipcap.caption_lm_trainer import CaptionLmTrainer
 from tfcaption.models.clipcap.clipcap_builder import build_clipcap, load_or_build_gpt2
 from tfcaption.models.clipcap.clipcap_captioner import ClipCapCaptioner
 from tfcaption.models.clipcap.clipcap_model_dir import save_clipcap
-from tfcaption.tokenizers.bpe_trainer import train_bpe
-from tfcaption.tokenizers.gpt2_tokenizer import load_gpt2_tokenizer
 from tfcaption.training.adamw import build_adamw
+from tfcaption.training.caption_tokenizer import caption_tokenizer
 from tfcaption.training.run_callbacks import run_callbacks
 from tfcaption.training.sample_captions import SampleCaptions
-
-
-def _splits(data):
-    return [data["train_split"], data["val_split"], data["test_split"]]
-
-
-def cache_clip_features(encoder, data, features_dir, batch_size=64, verbose=1):
-    """Embeds the train/val/test images with ``encoder`` into ``features_dir``; returns
-    the embedding size."""
-    encode = tf.function(encoder.model.encode_image, reduce_retracing=True)
-    return cache_split_features(encode, f"{encoder.model_type}:encode_image",
-                                encoder.preprocessor, data, features_dir, batch_size, verbose)
-
-
-def cache_split_features(encode, encoder_name, preprocessor, data, features_dir,
-                         batch_size=64, verbose=1):
-    """Caches ``encode(images)`` for the train/val/test splits of ``data`` in
-    ``features_dir`` (resumable, :class:`FeatureCache`); returns the size of the one
-    feature vector per image (other shapes are an error)."""
-    cache = FeatureCache(features_dir, encode, preprocessor, encoder_name=encoder_name,
-                         batch_size=batch_size)
-    for split in _splits(data):
-        cache.build(data["dir"], split, verbose=verbose)
-    with open(os.path.join(features_dir, META_FILE)) as f:
-        shape = json.load(f)["feature_shape"]
-    if len(shape) != 1:
-        raise ValueError(f"{features_dir}: cached features have shape {shape}, expected "
-                         f"one feature vector per image")
-    return int(shape[0])
-
-
-def caption_tokenizer(hparams, workdir, gpt2_tokenizer, training_texts):
-    """``tokenizer.dir``, else the GPT-2 checkpoint's tokenizer, else a GPT-2-format BPE
-    trained on ``training_texts()`` into ``workdir/tokenizer`` (reused when rerun)."""
-    settings = hparams.get("tokenizer", {})
-    if settings.get("dir"):
-        return load_gpt2_tokenizer(settings["dir"])
-    if gpt2_tokenizer is not None:
-        return gpt2_tokenizer
-    out = os.path.join(workdir, "tokenizer")
-    if not os.path.isfile(os.path.join(out, "merges.txt")):
-        train_bpe(training_texts(), out, vocab_size=settings.get("vocab_size", 1000),
-                  min_frequency=settings.get("min_frequency", 2))
-    return load_gpt2_tokenizer(out)
-
-
-def _tokenizer(hparams, workdir, gpt2_tokenizer):
-    def captions():
-        records = read_captions_jsonl(os.path.join(hparams["data"]["dir"], CAPTIONS_FILE),
-                                      split=hparams["data"]["train_split"])
-        return [c for r in records for c in r["captions"]]
-    return caption_tokenizer(hparams, workdir, gpt2_tokenizer, captions)
+from tfcaption.training.split_features import cache_split_features, eval_features
+from tfcaption.training.test_split_report import evaluate_test_split, write_reports
 
 
 def _pipeline(hparams, split, tokenizer, features_dir, shuffle, pairing):
@@ -111,49 +53,6 @@ def _inputs(batch):
             "padding_mask": batch["padding_mask"]}
 
 
-def eval_features(data, split, features_dir, limit=None):
-    """Cached embeddings, image ids and references of a split, in record order."""
-    pipe = CaptionPipeline(data["dir"], split=split, mode="eval", features_dir=features_dir,
-                           shuffle_buffer=0, deterministic=True)
-    feats, ids, refs = [], [], []
-    for batch in pipe.dataset(256):
-        feats.append(batch["features"].numpy())
-        ids += [i.decode() for i in batch["image_id"].numpy()]
-        refs += [[c.decode() for c in row if c] for row in batch["captions"].numpy()]
-        if limit is not None and len(ids) >= limit:
-            break
-    feats = np.concatenate(feats)
-    if limit is not None:
-        feats, ids, refs = feats[:limit], ids[:limit], refs[:limit]
-    return feats, ids, refs
-
-
-def evaluate_test_split(captioner, hparams, verbose=1):
-    """The shared evaluator on the test split's image files -> :class:`EvaluationResult`."""
-    data, settings = hparams["data"], hparams.get("eval", {})
-    return evaluate_captioner(captioner, data["dir"], data["test_split"],
-                              settings.get("decoding", "greedy"),
-                              batch_size=settings.get("batch_size", 64),
-                              max_images=settings.get("max_images"),
-                              clip_dir=settings.get("clip"), train_split=data["train_split"],
-                              seed=hparams["train"]["seed"], verbose=verbose)
-
-
-def write_reports(result, history, hparams, workdir):
-    """``metrics.json`` (the evaluation's metrics, the final losses and a few samples),
-    ``predictions.jsonl`` and ``metrics.md`` in ``workdir``; returns the metrics."""
-    metrics = result.metrics
-    for key in ("loss", "val_loss", "val_token_accuracy"):
-        if history.history.get(key):
-            metrics[f"final_{key}"] = float(history.history[key][-1])
-    shown = hparams.get("eval", {}).get("print_samples", 5)
-    metrics["samples"] = [{"image_id": i, "caption": c, "reference": result.references[i][0]}
-                          for i, c in list(result.predictions.items())[:shown]]
-    return write_evaluation(result, os.path.join(workdir, "metrics.json"),
-                            os.path.join(workdir, "predictions.jsonl"),
-                            os.path.join(workdir, "metrics.md"))
-
-
 def run(hparams, workdir, extra_callbacks=()):
     """Trains, evaluates and saves; returns the metrics (also in ``metrics.json``)."""
     data, train = hparams["data"], hparams["train"]
@@ -162,11 +61,11 @@ def run(hparams, workdir, extra_callbacks=()):
         keras.mixed_precision.set_dtype_policy(train["mixed_precision"])
     encoder = load_clip_image_encoder(hparams["model"]["clip"])
     features_dir = data.get("features_dir") or os.path.join(workdir, "features")
-    prefix_dim = cache_clip_features(encoder, data, features_dir,
-                                     verbose=1 if train.get("verbose", 2) else 0)
+    prefix_dim = cache_split_features(encoder, data, features_dir,
+                                      verbose=1 if train.get("verbose", 2) else 0)
     gpt_settings = hparams["model"]["gpt2"]
     pretrained = load_or_build_gpt2(gpt_settings) if gpt_settings.get("path") else None
-    tokenizer = _tokenizer(hparams, workdir, pretrained and pretrained.tokenizer)
+    tokenizer = caption_tokenizer(hparams, workdir, pretrained and pretrained.tokenizer)
     gpt2 = pretrained or load_or_build_gpt2(gpt_settings, tokenizer.vocabulary_size())
     model = build_clipcap(hparams["model"], prefix_dim, gpt2.model)
     captioner = ClipCapCaptioner(model, tokenizer, image_encoder=encoder,

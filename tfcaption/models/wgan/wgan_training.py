@@ -24,13 +24,10 @@ import os
 import keras
 import tensorflow as tf
 
-from tfcaption.backbones.image_encoder_dir import (encoder_name, image_features,
-                                                   load_image_encoder)
+from tfcaption.backbones.image_encoder_dir import load_image_encoder
 from tfcaption.data.caption_pipeline import CaptionPipeline
 from tfcaption.data.captions_file import CAPTIONS_FILE, read_captions_jsonl
 from tfcaption.data.text_ops import clean_captions
-from tfcaption.models.clipcap.clipcap_training import (cache_split_features, eval_features,
-                                                       evaluate_test_split, write_reports)
 from tfcaption.models.wgan.gated_gru_generator import GatedGruGenerator
 from tfcaption.models.wgan.glove import glove_matrix
 from tfcaption.models.wgan.gru_captioner import GruCaptioner
@@ -43,6 +40,8 @@ from tfcaption.tokenizers.word_vocabulary import WordVocabulary
 from tfcaption.training.atomic_checkpoint import save_weights_atomically
 from tfcaption.training.run_callbacks import run_callbacks
 from tfcaption.training.sample_captions import SampleCaptions
+from tfcaption.training.split_features import cache_split_features, eval_features
+from tfcaption.training.test_split_report import evaluate_test_split, write_reports
 
 
 def clean(text):
@@ -163,9 +162,8 @@ def run(hparams, workdir, extra_callbacks=()):
     vocabulary = build_vocabulary(hparams, workdir)
     encoder = load_image_encoder(hparams["model"]["image_encoder"])
     features_dir = data.get("features_dir") or os.path.join(workdir, "features")
-    feature_dim = cache_split_features(
-        image_features(encoder), encoder_name(encoder), encoder.preprocessor, data,
-        features_dir, verbose=1 if train["verbose"] else 0)
+    feature_dim = cache_split_features(encoder, data, features_dir,
+                                       verbose=1 if train["verbose"] else 0, jit_compile=True)
     generator, critic = build_networks(hparams, vocabulary, feature_dim)
     captioner = GruCaptioner(generator, vocabulary, image_encoder=encoder,
                              max_length=hparams["model"]["max_length"],

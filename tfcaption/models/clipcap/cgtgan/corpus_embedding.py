@@ -23,8 +23,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfcaption.data.captions_file import atomic_write_text
-from tfcaption.models.cgtgan.caption_retokenizer import strip_final_period
+from tfcaption.file_io import atomic_write_text
+from tfcaption.models.clipcap.cgtgan.caption_retokenizer import strip_final_period
 
 CORPUS_FILE = "corpus.jsonl"
 EMBEDDINGS_FILE = "corpus_embeddings.npy"

@@ -5,7 +5,7 @@ import os
 
 import keras
 
-from tfcaption.data.captions_file import atomic_write_text
+from tfcaption.file_io import atomic_write_text
 from tfcaption.evaluation.cider import cider_d
 from tfcaption.training.atomic_checkpoint import save_weights_atomically
 

@@ -28,15 +28,15 @@ import tensorflow as tf
 
 from tfcaption.backbones.clip_image_encoder import load_clip_image_encoder
 from tfcaption.data.caption_tokens import pad_tokens
-from tfcaption.models.cgtgan.corpus_embedding import read_corpus
+from tfcaption.models.clipcap.cgtgan.corpus_embedding import read_corpus
 from tfcaption.models.clipcap.caption_lm_trainer import CaptionLmTrainer
 from tfcaption.models.clipcap.clipcap_builder import build_clipcap, load_or_build_gpt2
 from tfcaption.models.clipcap.clipcap_captioner import ClipCapCaptioner
 from tfcaption.models.clipcap.clipcap_model_dir import save_clipcap
-from tfcaption.models.clipcap.clipcap_training import (caption_tokenizer, evaluate_test_split,
-                                                       write_reports)
 from tfcaption.training.adamw import build_adamw
+from tfcaption.training.caption_tokenizer import caption_tokenizer
 from tfcaption.training.run_callbacks import run_callbacks
+from tfcaption.training.test_split_report import evaluate_test_split, write_reports
 
 
 def text_dataset(texts, embeddings, tokenizer, max_length, batch_size, seed):

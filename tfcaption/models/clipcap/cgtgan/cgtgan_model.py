@@ -5,13 +5,13 @@ import tensorflow as tf
 from keras import ops
 
 from tfcaption.decoding.decoding_config import DecodingConfig
-from tfcaption.models.cgtgan import clip_reward
-from tfcaption.models.cgtgan.caption_retokenizer import CaptionRetokenizer
-from tfcaption.models.cgtgan.discriminator_loss import (discriminator_accuracy,
+from tfcaption.models.clipcap.cgtgan import clip_reward
+from tfcaption.models.clipcap.cgtgan.caption_retokenizer import CaptionRetokenizer
+from tfcaption.models.clipcap.cgtgan.discriminator_loss import (discriminator_accuracy,
                                                         discriminator_loss)
-from tfcaption.models.cgtgan.policy_gradient import (BASELINES, baseline, generator_loss,
+from tfcaption.models.clipcap.cgtgan.policy_gradient import (BASELINES, baseline, generator_loss,
                                                      policy_gradient_loss, sequence_log_probs)
-from tfcaption.models.cgtgan.reward_schedule import reward_weight_at
+from tfcaption.models.clipcap.cgtgan.reward_schedule import reward_weight_at
 
 METRICS = ("d_loss", "g_loss", "reward_loss", "fd_loss", "reward", "greedy_reward",
            "fd_reward", "rw", "d_real_accuracy", "d_fake_accuracy")

@@ -33,18 +33,18 @@ from tfcaption.backbones.clip_loader import load_clip
 from tfcaption.backbones.roberta_loader import load_roberta
 from tfcaption.data.captions_file import CAPTIONS_FILE, read_captions_jsonl
 from tfcaption.data.shapes_scorer import score_dataset
-from tfcaption.models.cgtgan.caption_discriminator import (CaptionDiscriminator,
+from tfcaption.models.clipcap.cgtgan.caption_discriminator import (CaptionDiscriminator,
                                                            build_discriminator)
-from tfcaption.models.cgtgan.cgtgan_model import CgtGanModel
-from tfcaption.models.cgtgan.corpus_embedding import FEATURES_DIR, read_corpus, read_targets
-from tfcaption.models.cgtgan.validation_checkpoint import ValidationCheckpoint
+from tfcaption.models.clipcap.cgtgan.cgtgan_model import CgtGanModel
+from tfcaption.models.clipcap.cgtgan.corpus_embedding import FEATURES_DIR, read_corpus, read_targets
+from tfcaption.models.clipcap.cgtgan.validation_checkpoint import ValidationCheckpoint
 from tfcaption.models.clipcap.clipcap_model_dir import load_clipcap, save_clipcap
-from tfcaption.models.clipcap.clipcap_training import (eval_features, evaluate_test_split,
-                                                       write_reports)
 from tfcaption.tokenizers.roberta_tokenizer import (load_roberta_tokenizer,
                                                     write_roberta_from_gpt2)
 from tfcaption.training.adamw import build_adamw
 from tfcaption.training.run_callbacks import run_callbacks
+from tfcaption.training.split_features import eval_features
+from tfcaption.training.test_split_report import evaluate_test_split, write_reports
 
 ENCODER_KEYS = ("num_layers", "num_heads", "hidden_dim", "intermediate_dim", "dropout")
 MODEL_KEYS = ("type", "generator", "clip", "discriminator", "num_samples", "max_gen_length",

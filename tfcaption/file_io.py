@@ -1,0 +1,37 @@
+"""Bottom-layer file helpers every layer uses: JSON reading that names the file, atomic writes."""
+
+import json
+import os
+import tempfile
+
+from tfcaption.data.malformed_source_error import MalformedSourceError
+
+
+def load_json(path: str):
+    """Reads a whole JSON file; raises MalformedSourceError naming it when invalid."""
+    try:
+        with open(path, "rb") as f:
+            return json.loads(f.read().decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise MalformedSourceError(f"{path}: not valid JSON ({e})") from None
+
+
+def read_json(path):
+    """Loads a JSON file, naming it in the error when it is missing or malformed."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"missing file: {path}")
+    return load_json(path)
+
+
+def atomic_write_text(path: str, text: str) -> None:
+    """Writes ``text`` to ``path`` through a temporary file and a rename."""
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=os.path.basename(path))
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
