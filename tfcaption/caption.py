@@ -26,6 +26,7 @@ from absl import app, flags
 
 from tfcaption import decoding_flags
 from tfcaption.data.image_inputs import expand_image_inputs
+from tfcaption.models.families import families
 
 FLAGS = flags.FLAGS
 flags.DEFINE_integer("num_captions", 1, "Captions per image (num_return_sequences; beam "
@@ -34,11 +35,24 @@ flags.DEFINE_bool("json", False, "Print JSON lines {path, captions, scores} inst
                   "PATH<TAB>CAPTION lines.")
 flags.DEFINE_bool("recursive", False, "Also caption images in subdirectories of "
                   "directory arguments.")
-flags.DEFINE_enum("weights_dtype", None, ["float32", "bfloat16", "int8"],
-                  "ClipCap models: decode with a bfloat16 or int8 (one scale per output "
-                  "row) copy of GPT-2's matrices, read at a half or a quarter of the bytes "
-                  "per token (faster at small batches; captions can differ where two "
-                  "tokens are nearly tied). Default: the model's own weights.")
+for _family in families():  # each family's own flags (e.g. ClipCap's --weights_dtype)
+    _family.flags_module()
+
+
+def family_options(model_dir):
+    """The loader options the family flags ask for, for the family of ``model_dir``;
+    ``app.UsageError`` when a flag of another family is given."""
+    from tfcaption.models.load_captioner import model_dir_family
+
+    family = model_dir_family(model_dir)
+    for other in families():
+        module = other.flags_module()
+        given = [n for n in getattr(module, "FLAG_NAMES", ()) if FLAGS[n].present]
+        if other is not family and given:
+            raise app.UsageError(f"--{given[0]} applies to {other.name} models; {model_dir} "
+                                 f"is a {family.name} model")
+    module = family.flags_module()
+    return module.load_options(FLAGS) if module is not None else {}
 
 
 def format_result(result: dict, as_json: bool) -> str:
@@ -67,9 +81,8 @@ def main(argv):
     from tfcaption.models.caption_files import caption_files
     from tfcaption.models.load_captioner import load_captioner
 
-    options = {} if FLAGS.weights_dtype is None else {"weights_dtype": FLAGS.weights_dtype}
     try:
-        captioner = load_captioner(FLAGS.model, **options)
+        captioner = load_captioner(FLAGS.model, **family_options(FLAGS.model))
     except (OSError, ValueError) as error:
         _error(str(error))
         return 1

@@ -67,14 +67,14 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     method, overrides = decoding_overrides()
-    from tfcaption.models.clipcap.clipcap_model_dir import load_clipcap
-    from tfcaption.serving.saved_model_export import export_clipcap
+    from tfcaption.models.load_captioner import load_captioner
+    from tfcaption.serving.saved_model_export import export_captioner
 
     logging.set_verbosity(logging.WARNING)  # the SavedModel writer's INFO chatter
     start = time.perf_counter()
     try:
-        captioner = load_clipcap(FLAGS.model, jit_compile=FLAGS.jit_compile)
-        info = export_clipcap(captioner, FLAGS.export_dir, method,
+        captioner = load_captioner(FLAGS.model, jit_compile=FLAGS.jit_compile)
+        info = export_captioner(captioner, FLAGS.export_dir, method,
                               jit_compile=FLAGS.jit_compile, overwrite=FLAGS.overwrite,
                               source=FLAGS.model, **overrides)
     except (ValueError, FileNotFoundError, FileExistsError) as error:

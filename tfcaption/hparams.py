@@ -56,3 +56,85 @@ def save_hparams(hparams, path):
     from tfcaption.file_io import atomic_write_text
 
     atomic_write_text(path, json.dumps(hparams, indent=2) + "\n")
+
+
+class Section(dict):
+    """A nested settings section in a schema: its keys are checked like the top level's.
+
+    A plain dict default is a value (e.g. an image-encoder spec), not a section."""
+
+
+REQUIRED = "<required>"
+
+
+class Nullable:
+    """A schema default whose key also takes ``null`` (e.g. ``Nullable(0.5)``: a number
+    or None)."""
+
+    def __init__(self, default):
+        self.default = default
+
+
+def _kind(default):
+    if isinstance(default, bool):
+        return (bool,), "a boolean"
+    if isinstance(default, int):
+        return (int,), "an integer"
+    if isinstance(default, float):
+        return (int, float), "a number"
+    if isinstance(default, str) and default != REQUIRED:
+        return (str,), "a string"
+    if isinstance(default, (list, tuple)):
+        return (list, tuple), "a list"
+    return None, None
+
+
+def check_hparams(hparams, schema, source="hparams"):
+    """Returns a copy of ``hparams`` checked against ``schema`` with its defaults filled in.
+
+    ``schema`` maps each top-level section (``"model"``, ``"data"``, ``"train"``, ...) to a
+    :class:`Section` of ``{key: default}``. A default of :data:`REQUIRED` must be given; a
+    default of a type (int, float, bool, str, list) requires a value of that type (an int
+    is a number); ``null`` is accepted where the default is None or :class:`Nullable`; a
+    default of None takes any value; a nested :class:`Section` is checked in turn. Keys outside the schema (other than ``description``) are errors. Every error is
+    a ``ValueError`` naming ``source`` and the dotted key, with the known keys or the
+    expected type, so a bad setting is reported before any work starts.
+    """
+    out = {"description": hparams["description"]} if "description" in hparams else {}
+    _check_section(hparams, Section({"description": None, **schema}), source, "", out)
+    return out
+
+
+def _check_section(given, schema, source, prefix, out):
+    if not isinstance(given, dict):
+        raise ValueError(f"{source}: {prefix.rstrip('.') or 'hparams'} must be a JSON object, "
+                         f"got {given!r}")
+    unknown = sorted(set(given) - set(schema))
+    if unknown:
+        raise ValueError(f"{source}: unknown setting(s) {[prefix + k for k in unknown]}; "
+                         f"known{' in ' + prefix.rstrip('.') if prefix else ''}: "
+                         f"{sorted(schema)}")
+    for key, default in schema.items():
+        name = prefix + key
+        if isinstance(default, Section):
+            out[key] = {}
+            _check_section(given.get(key, {}), default, source, name + ".", out[key])
+            continue
+        if key not in given:
+            if default == REQUIRED:
+                raise ValueError(f"{source}: missing setting {name!r}")
+            if key != "description":
+                out[key] = copy.deepcopy(default.default if isinstance(default, Nullable)
+                                         else default)
+            continue
+        value = given[key]
+        nullable = isinstance(default, Nullable)
+        default = default.default if nullable else default
+        if value is None and not nullable and default is not None:
+            raise ValueError(f"{source}: {name} must not be null (default {default!r})")
+        types, described = _kind(default)
+        if types is not None and value is not None and (
+                not isinstance(value, types) or (bool not in types and isinstance(value, bool))):
+            raise ValueError(f"{source}: {name} must be {described} (default {default!r}), "
+                             f"got {value!r}")
+        out[key] = copy.deepcopy(value)

@@ -10,7 +10,6 @@ metrics without training again. A workdir is bound to its hparams: other setting
 another workdir.
 """
 
-import importlib
 import json
 import logging
 import os
@@ -18,15 +17,8 @@ import os
 from absl import app, flags
 
 from tfcaption.file_io import read_json
-from tfcaption.hparams import load_hparams, save_hparams
-
-TRAINERS = {
-    "clip": "tfcaption.models.clip.clip_training",
-    "clipcap": "tfcaption.models.clipcap.clipcap_training",
-    "clipcap_text": "tfcaption.models.clipcap.cgtgan.text_init_training",
-    "cgtgan": "tfcaption.models.clipcap.cgtgan.cgtgan_training",
-    "wgan": "tfcaption.models.wgan.wgan_training",
-}
+from tfcaption.hparams import check_hparams, load_hparams, save_hparams
+from tfcaption.models.families import trainer_module
 
 flags.DEFINE_string("hparams", None, "Path to an hparams JSON file.")
 flags.DEFINE_string("workdir", None, "Output directory (created; reused to resume).")
@@ -34,15 +26,27 @@ flags.DEFINE_multi_string("set", [], "Override, as dotted.key=value (repeatable)
 flags.mark_flags_as_required(["hparams", "workdir"])
 
 
-def train(hparams, workdir):
-    """Runs the trainer for ``hparams["model"]["type"]``; returns its metrics dict."""
-    model_type = hparams["model"]["type"]
-    if model_type not in TRAINERS:
-        raise ValueError(f"unknown model.type {model_type!r}; known: {sorted(TRAINERS)}")
+def resolve(hparams, source="hparams"):
+    """``(trainer module, hparams checked against its SETTINGS with defaults filled in)``
+    for ``hparams["model"]["type"]`` (a registered trainer); ``ValueError`` naming
+    ``source`` and the key otherwise."""
+    trainer = trainer_module(hparams["model"]["type"], source)
+    return trainer, check_hparams(hparams, trainer.SETTINGS, source)
+
+
+def train(hparams, workdir, source="hparams"):
+    """Runs the trainer for ``hparams["model"]["type"]``; returns its metrics dict.
+
+    The settings are checked (:func:`resolve`) before anything is written."""
+    trainer, hparams = resolve(hparams, source)
     os.makedirs(workdir, exist_ok=True)
     hparams_path = os.path.join(workdir, "hparams.json")
     if os.path.isfile(hparams_path):
         previous = read_json(hparams_path)
+        try:
+            previous = resolve(previous, hparams_path)[1]
+        except ValueError:
+            pass  # written by another version: compared as it is
         if previous != hparams:
             changed = sorted(_differences(previous, hparams))
             raise ValueError(f"{workdir} holds a run with other hparams (differences: "
@@ -52,7 +56,6 @@ def train(hparams, workdir):
             logging.info("%s is a finished run; not training again", workdir)
             return read_json(metrics_path)
     save_hparams(hparams, hparams_path)
-    trainer = importlib.import_module(TRAINERS[model_type])
     return trainer.run(hparams, workdir)
 
 
@@ -70,7 +73,7 @@ def main(argv):
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     values = flags.FLAGS
     hparams = load_hparams(values.hparams, values.set)
-    metrics = train(hparams, values.workdir)
+    metrics = train(hparams, values.workdir, source=values.hparams)
     print(json.dumps(metrics, indent=2))
 
 

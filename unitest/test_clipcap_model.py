@@ -206,7 +206,7 @@ def test_model_dir_round_trip(tokenizer, tmp_path):
     assert loaded.stop_token_ids == (tokenizer.end_token_id,)
     prefix = np.random.default_rng(2).normal(size=(2, 16)).astype("float32")
     assert loaded.generate(prefix, max_length=8) == captioner.generate(prefix, max_length=8)
-    with pytest.raises(FileNotFoundError, match="not a ClipCap model dir"):
+    with pytest.raises(FileNotFoundError, match="not a clipcap model dir"):
         load_clipcap(str(tmp_path))
 
 

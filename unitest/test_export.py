@@ -1,6 +1,6 @@
 """Serving export: a tiny random-weight ClipCap model dir (with the CLIP trained on shapes
 as its image encoder) exported by ``python -m tfcaption.export`` and by
-``export_clipcap``, reloaded in a fresh process where keras, keras-hub,
+``export_captioner``, reloaded in a fresh process where keras, keras-hub,
 tensorflow-text and tfcaption cannot be imported, and compared with the eager captioner."""
 
 import io
@@ -21,8 +21,8 @@ from tfcaption.models.clipcap.clipcap_builder import build_mapper
 from tfcaption.models.clipcap.clipcap_captioner import ClipCapCaptioner
 from tfcaption.models.clipcap.clipcap_model import ClipCapModel
 from tfcaption.models.clipcap.clipcap_model_dir import load_clipcap, save_clipcap
-from tfcaption.serving.clipcap_serving_module import ClipCapServingModule
-from tfcaption.serving.saved_model_export import export_clipcap, read_export_info
+from tfcaption.serving.captioner_serving_module import CaptionerServingModule
+from tfcaption.serving.saved_model_export import export_captioner, read_export_info
 from tfcaption.tokenizers.bpe_trainer import train_bpe
 from tfcaption.tokenizers.gpt2_tokenizer import load_gpt2_tokenizer
 
@@ -118,10 +118,10 @@ def image_files(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def exports(model_dir, tmp_path_factory):
-    """Greedy without XLA (``export_clipcap``) and beam with XLA (the command line)."""
+    """Greedy without XLA (``export_captioner``) and beam with XLA (the command line)."""
     root = tmp_path_factory.mktemp("exports")
     greedy = str(root / "greedy" / "1")
-    export_clipcap(load_clipcap(model_dir, jit_compile=False), greedy, "greedy",
+    export_captioner(load_clipcap(model_dir, jit_compile=False), greedy, "greedy",
                    jit_compile=False, max_length=MAX_LENGTH, source=model_dir)
     beam = str(root / "beam" / "1")
     cli = subprocess.run(
@@ -195,25 +195,25 @@ def test_fresh_tensorflow_only_process_captions_like_the_eager_model(
 def test_export_refuses_what_it_cannot_serve(model_dir, tmp_path):
     captioner = load_clipcap(model_dir, jit_compile=False)
     # GPT-2 has 32 positions and the prefix takes 4: at most 29 tokens
-    assert ClipCapServingModule(captioner, "greedy").decoding.max_length == 29
-    assert ClipCapServingModule(captioner, "beam", max_length=29).decoding.max_length == 29
+    assert CaptionerServingModule(captioner, "greedy").decoding.max_length == 29
+    assert CaptionerServingModule(captioner, "beam", max_length=29).decoding.max_length == 29
     with pytest.raises(ValueError, match=r"at most 29 tokens \(pass max_length=29"):
-        export_clipcap(captioner, str(tmp_path / "a"), "greedy", max_length=30)
+        export_captioner(captioner, str(tmp_path / "a"), "greedy", max_length=30)
     # captioning from Python (and so caption / evaluate) fits max_length the same way
     assert captioner.decoding_config("beam").max_length == 29
     assert captioner.decoding_config({"method": "greedy", "max_length": 12}).max_length == 12
     with pytest.raises(ValueError, match="at most 29 tokens"):
         captioner.generate(np.zeros([1, captioner.model.prefix_dim]), max_length=30)
     with pytest.raises(ValueError, match="num_return_sequences must be 1"):
-        export_clipcap(captioner, str(tmp_path / "a"), "beam", num_return_sequences=2)
+        export_captioner(captioner, str(tmp_path / "a"), "beam", num_return_sequences=2)
     (tmp_path / "taken").mkdir()
     (tmp_path / "taken" / "file").write_text("x")
     with pytest.raises(FileExistsError, match="--overwrite"):
-        export_clipcap(captioner, str(tmp_path / "taken"), "greedy")
+        export_captioner(captioner, str(tmp_path / "taken"), "greedy")
     assert os.listdir(tmp_path / "taken") == ["file"]
     no_encoder = ClipCapCaptioner(captioner.model, captioner.tokenizer)
     with pytest.raises(ValueError, match="no image encoder"):
-        export_clipcap(no_encoder, str(tmp_path / "b"), "greedy")
+        export_captioner(no_encoder, str(tmp_path / "b"), "greedy")
     assert sorted(os.listdir(tmp_path)) == ["taken"]  # nothing half-written
     with pytest.raises(FileNotFoundError, match="not a tfcaption serving export"):
         read_export_info(str(tmp_path / "taken"))
@@ -224,5 +224,5 @@ def test_command_line_errors_name_the_problem(model_dir, tmp_path):
         [sys.executable, "-m", "tfcaption.export", f"--model={tmp_path / 'missing'}",
          f"--export_dir={tmp_path / 'out'}"],
         cwd=ROOT, capture_output=True, text=True, timeout=120, env=ENV)
-    assert done.returncode != 0 and "not a ClipCap model dir" in done.stderr
+    assert done.returncode != 0 and "model dir not found" in done.stderr
     assert not (tmp_path / "out").exists()

@@ -10,8 +10,10 @@ from tfcaption.data.image_preprocessor import ImagePreprocessor
 from tfcaption.models.clipcap.clipcap_captioner import ClipCapCaptioner
 from tfcaption.serving.graph_detokenizer import GraphDetokenizer, python_strip, token_bytes
 from tfcaption.serving.image_batch_decoder import ImageBatchDecoder
+from tfcaption.serving.word_graph_detokenizer import WordGraphDetokenizer
 from tfcaption.tokenizers.bpe_trainer import train_bpe
 from tfcaption.tokenizers.gpt2_tokenizer import load_gpt2_tokenizer
+from tfcaption.tokenizers.word_vocabulary import WordVocabulary
 
 
 class _Model:  # what ClipCapCaptioner.detokenize and GraphDetokenizer read of a model
@@ -45,7 +47,7 @@ def test_graph_detokenizer_equals_the_captioner(tokenizer):
     end = tokenizer.end_token_id
     period = _by_text(tokenizer, ".")[0]
     captioner = ClipCapCaptioner(_Model(end + 1), tokenizer, strip_token_ids=[end, period])
-    detokenize = tf.function(GraphDetokenizer.from_captioner(captioner))
+    detokenize = tf.function(captioner.graph_detokenizer())
     rng = np.random.default_rng(0)
     rows = [_by_text(tokenizer, " a red circle."), _by_text(tokenizer, "café") + [end, end],
             [end, period, end], [end], [], _by_text(tokenizer, "🙂")[:2],  # cut UTF-8
@@ -106,3 +108,22 @@ def test_image_batch_decoder_sets_failing_images_aside(encoded, compiled):
     np.testing.assert_array_equal(images.numpy(), want)
     images, indices = decoder(tf.constant([], tf.string))
     assert tuple(images.shape) == (0, 48, 48, 3) and indices.shape == (0,)
+
+
+def test_word_graph_detokenizer_equals_the_vocabulary():
+    vocabulary = WordVocabulary(["a", "red", "circle", "and", "blue"])
+    detokenize = tf.function(WordGraphDetokenizer(vocabulary))
+    end, start, pad = vocabulary.end_id, vocabulary.start_id, vocabulary.pad_id
+    rng = np.random.default_rng(1)
+    rows = [[4, 5, 6, end], [4, 5, end, 6, 7], [start, 4, pad, 5], [end], [],
+            [vocabulary.unk_id, 8]]
+    rows += [list(rng.integers(0, len(vocabulary), rng.integers(1, 9))) for _ in range(40)]
+    width = max(len(r) for r in rows) + 2
+    ids = np.array([r + [5] * (width - len(r)) for r in rows], np.int32)  # 5 is "red"
+    lengths = np.array([len(r) for r in rows], np.int32)
+    got = [t.decode("utf-8") for t in detokenize(ids, lengths).numpy()]
+    expected = [vocabulary.decode(tf.constant(r, tf.int64)).numpy().decode("utf-8") if r
+                else "" for r in rows]
+    assert got == expected
+    assert got[:5] == ["a red circle", "a red", "a red", "", ""]
+    assert got[5] == "<unk> blue"

@@ -184,7 +184,7 @@ def test_model_dir_round_trip(tmp_path):
         loaded.encode_images(np.zeros([1, 8, 8, 3], np.float32))
     with pytest.raises(FileNotFoundError, match="missing"):
         load_gru_captioner(tmp_path)
-    with pytest.raises(ValueError, match="applies to ClipCap models only"):
+    with pytest.raises(ValueError, match="wgan_gru model: its loader takes no weights_dtype"):
         load_captioner(path, weights_dtype="bfloat16")
 
 

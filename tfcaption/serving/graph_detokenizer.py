@@ -44,7 +44,7 @@ def python_strip(text: tf.Tensor) -> tf.Tensor:
 
 
 class GraphDetokenizer:
-    """Token ids -> captions exactly as ``ClipCapCaptioner.detokenize`` writes them.
+    """GPT-2 token ids -> captions exactly as ``ClipCapCaptioner.detokenize`` writes them.
 
     Each sequence is cut at its length, trailing ``strip_token_ids`` are dropped (all
     of them, as the captioner does), the remaining ids' bytes are joined, invalid UTF-8
@@ -64,12 +64,6 @@ class GraphDetokenizer:
         self.table_size = int(table_size)
         self.strip_token_ids = tuple(int(i) for i in strip_token_ids)
         self._table = token_bytes(vocabulary, self.table_size)
-
-    @classmethod
-    def from_captioner(cls, captioner) -> "GraphDetokenizer":
-        """The detokenizer of a ``ClipCapCaptioner`` (its tokenizer and strip ids)."""
-        return cls(captioner.tokenizer.vocabulary, captioner.model.vocabulary_size,
-                   captioner.strip_token_ids)
 
     def kept_lengths(self, token_ids: tf.Tensor, lengths: tf.Tensor) -> tf.Tensor:
         """int32 ``[B]``: ``lengths`` shortened past trailing strip tokens."""

@@ -1,4 +1,4 @@
-"""Writes a ClipCap captioner as a serving SavedModel (image bytes in, captions out).
+"""Writes any captioner as a serving SavedModel (image bytes in, captions out).
 
 Layout of an export dir::
 
@@ -21,19 +21,20 @@ import tempfile
 import tensorflow as tf
 
 import tfcaption
-from tfcaption.serving.clipcap_serving_module import (FAILED_SCORE, INPUT_NAME,
-                                                      ClipCapServingModule)
+from tfcaption.models.families import family_of_model_type
+from tfcaption.serving.captioner_serving_module import (FAILED_SCORE, INPUT_NAME,
+                                                        CaptionerServingModule)
 
 INFO_DIR = "assets.extra"
 INFO_FILE = "tfcaption_export.json"
 SIGNATURE = "serving_default"
 
 
-def export_info(module: ClipCapServingModule, preprocessor, source=None) -> dict:
+def export_info(module: CaptionerServingModule, preprocessor, source=None) -> dict:
     """The JSON-ready description of an export (see the module docstring)."""
     return {
         "format": "tfcaption-serving",
-        "model_type": "clipcap",
+        "model_type": module.model_type,
         "source_model": source,
         "signature": {
             "name": SIGNATURE,
@@ -50,13 +51,14 @@ def export_info(module: ClipCapServingModule, preprocessor, source=None) -> dict
     }
 
 
-def export_clipcap(captioner, export_dir, decoding="greedy", jit_compile=True,
+def export_captioner(captioner, export_dir, decoding="greedy", jit_compile=True,
                    overwrite=False, source=None, **overrides) -> dict:
-    """Exports ``captioner`` (a ``ClipCapCaptioner`` with an image encoder) to
-    ``export_dir``, written whole or not at all.
+    """Exports ``captioner`` (any family's :class:`~tfcaption.models.captioner.Captioner`
+    with an image encoder) to ``export_dir``, written whole or not at all.
 
     Args:
-      captioner: the captioner, e.g. from ``load_clipcap(model_dir)``.
+      captioner: the captioner, e.g. from ``load_captioner(model_dir)``; its family's
+        serving module (the registry's ``serving_module``) builds the graph.
       export_dir: the output directory (for TensorFlow Serving, a numbered version dir
         such as ``exports/clipcap/1``).
       decoding: the decoding setting, fixed at export (method name, dict or
@@ -74,7 +76,8 @@ def export_clipcap(captioner, export_dir, decoding="greedy", jit_compile=True,
                                       and not overwrite):
         raise FileExistsError(f"{export_dir} already exists and is not empty (pass "
                               f"overwrite=True / --overwrite to replace it)")
-    module = ClipCapServingModule(captioner, decoding, jit_compile=jit_compile, **overrides)
+    family = family_of_model_type(captioner.model_type, source=type(captioner).__name__)
+    module = family.serving(captioner, decoding, jit_compile=jit_compile, **overrides)
     info = export_info(module, captioner.preprocessor, source)
     text = json.dumps(info, indent=1)
     module.tfcaption_export = tf.Variable(text, trainable=False, dtype=tf.string,
@@ -109,7 +112,7 @@ def _replace_dir(new, target):
 
 
 def read_export_info(export_dir) -> dict:
-    """The description written by :func:`export_clipcap` (no TensorFlow needed)."""
+    """The description written by :func:`export_captioner` (no TensorFlow needed)."""
     path = os.path.join(os.fspath(export_dir), INFO_DIR, INFO_FILE)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"not a tfcaption serving export: missing {path}")

@@ -22,56 +22,41 @@ import numpy as np
 import tensorflow as tf
 
 from tfcaption.backbones.clip_loader import save_clip
-from tfcaption.backbones.clip_model import VISION_TYPES, ClipModel
+from tfcaption.backbones.clip_model import ClipModel
 from tfcaption.backbones.loaded_backbone import LoadedBackbone
 from tfcaption.data.caption_pipeline import CaptionPipeline
 from tfcaption.data.attribute_swap import AttributeSwap
 from tfcaption.data.captions_file import CAPTIONS_FILE, read_captions_jsonl
 from tfcaption.file_io import atomic_write_text
+from tfcaption.hparams import check_hparams
 from tfcaption.data.image_preprocessor import ImagePreprocessor
+from tfcaption.models.clip.clip_settings import SETTINGS, check_model, validate
 from tfcaption.models.clip.contrastive_clip import ContrastiveClip
 from tfcaption.models.clip.retrieval import retrieval_recall
 from tfcaption.tokenizers.clip_bpe_trainer import train_clip_bpe
 from tfcaption.tokenizers.clip_tokenizer import load_clip_tokenizer
 from tfcaption.training.run_callbacks import run_callbacks
 
-SHARED_KEYS = ("text_hidden_dim", "text_num_layers", "text_num_heads", "text_intermediate_dim",
-             "projection_dim", "max_sequence_length", "image_size")
-VIT_KEYS = ("patch_size", "vision_hidden_dim", "vision_num_layers", "vision_num_heads",
-            "vision_intermediate_dim")
-RESNET_KEYS = ("vision_stage_blocks", "vision_width")
-
 
 def _tokenizer(hparams, workdir):
-    settings = hparams.get("tokenizer", {})
-    if settings.get("dir"):
+    settings = hparams["tokenizer"]
+    if settings["dir"]:
         return load_clip_tokenizer(settings["dir"])
     out = os.path.join(workdir, "tokenizer")
     if not os.path.isfile(os.path.join(out, "merges.txt")):
         records = read_captions_jsonl(os.path.join(hparams["data"]["dir"], CAPTIONS_FILE))
         texts = [c for r in records if r["split"] == hparams["data"]["train_split"]
                  for c in r["captions"]]
-        train_clip_bpe(texts, out, vocab_size=settings.get("vocab_size", 1000),
-                       min_frequency=settings.get("min_frequency", 2))
+        train_clip_bpe(texts, out, vocab_size=settings["vocab_size"],
+                       min_frequency=settings["min_frequency"])
     return load_clip_tokenizer(out)
 
 
 def clip_model_arguments(model_hparams, tokenizer, source="hparams"):
-    """``model`` hparams -> the :class:`ClipModel` constructor arguments."""
+    """``model`` hparams -> the :class:`ClipModel` constructor arguments (the keys of its
+    ``vision_type`` checked by :func:`check_model`)."""
     m = model_hparams
-    vision_type = m.get("vision_type", "vit")
-    if vision_type not in VISION_TYPES:
-        raise ValueError(f"{source}: model.vision_type {vision_type!r} is not one of "
-                         f"{VISION_TYPES}")
-    if vision_type == "vit":
-        required, optional = SHARED_KEYS + VIT_KEYS, ()
-    else:
-        required, optional = SHARED_KEYS + RESNET_KEYS, ("vision_heads",)
-    unknown = sorted(set(m) - set(required) - set(optional) - {"type", "vision_type"})
-    missing = sorted(set(required) - set(m))
-    if unknown or missing:
-        raise ValueError(f"{source}: model settings unknown {unknown}, missing {missing}; "
-                         f"a {vision_type} CLIP takes {list(required + optional)}")
+    vision_type = check_model(m, source)
     if vision_type == "vit":
         vision = dict(vision_patch_size=m["patch_size"], vision_hidden_dim=m["vision_hidden_dim"],
                       vision_num_layers=m["vision_num_layers"],
@@ -106,7 +91,7 @@ def _inputs_only(batch):
 def _inputs_fn(hparams, tokenizer):
     """Batch -> model inputs; with ``train.hard_negative_groups``, plus one hard-negative
     caption per image (an attribute word swapped, see ``AttributeSwap``)."""
-    groups = hparams["train"].get("hard_negative_groups")
+    groups = hparams["train"]["hard_negative_groups"]
     if not groups:
         return _inputs_only
     swap = AttributeSwap(groups, seed=hparams["train"]["seed"])
@@ -147,7 +132,10 @@ def evaluate_retrieval(clip, tokenizer, preprocessor, data_dir, split, max_lengt
 
 def run(hparams, workdir, extra_callbacks=()):
     """Trains, evaluates and saves; returns the test metrics. ``extra_callbacks`` are
-    appended to the Keras callbacks (progress hooks, early stopping, ...)."""
+    appended to the Keras callbacks (progress hooks, early stopping, ...). ``hparams`` are
+    checked against :data:`SETTINGS` (defaults filled in) first."""
+    hparams = check_hparams(hparams, SETTINGS)
+    validate(hparams)
     train = hparams["train"]
     keras.utils.set_random_seed(train["seed"])
     tokenizer = _tokenizer(hparams, workdir)
@@ -161,14 +149,14 @@ def run(hparams, workdir, extra_callbacks=()):
     train_ds = train_pipe.dataset(train["batch_size"]).map(inputs)
     val_ds = val_pipe.dataset(train["batch_size"], drop_remainder=True).map(inputs)
     steps = len(train_pipe.records) // train["batch_size"] * train["epochs"]
-    model.compile(optimizer=_optimizer(train, steps), jit_compile=train.get("jit_compile", True))
+    model.compile(optimizer=_optimizer(train, steps), jit_compile=train["jit_compile"])
     size, length = hparams["model"]["image_size"], hparams["model"]["max_sequence_length"]
     model({"images": tf.zeros([2, size, size, 3]),  # built, so a backup can be restored
            "token_ids": tf.fill([2, length], tokenizer.end_token_id)})
     model.optimizer.build(model.trainable_variables)
     callbacks = run_callbacks(workdir) + list(extra_callbacks)
     history = model.fit(train_ds, validation_data=val_ds, epochs=train["epochs"],
-                        callbacks=callbacks, verbose=train.get("verbose", 2))
+                        callbacks=callbacks, verbose=train["verbose"])
     metrics = evaluate_retrieval(clip, tokenizer, preprocessor, hparams["data"]["dir"],
                                  hparams["data"]["test_split"],
                                  hparams["model"]["max_sequence_length"])

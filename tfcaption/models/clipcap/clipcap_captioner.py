@@ -5,10 +5,9 @@ import dataclasses
 import tensorflow as tf
 
 from tfcaption.backbones import gpt2_decoding
-from tfcaption.data.image_files import load_image_file
-from tfcaption.decoding.batched_captions import batched_captions
-from tfcaption.decoding.decoding_config import DecodingConfig, names_max_length
-from tfcaption.models.vector_inputs import vector_inputs
+from tfcaption.decoding.decoding_config import names_max_length
+from tfcaption.models.captioner import Captioner
+from tfcaption.serving.graph_detokenizer import GraphDetokenizer
 
 
 def longest_caption(model) -> int:
@@ -17,7 +16,7 @@ def longest_caption(model) -> int:
     return int(model.gpt2.max_sequence_length) - int(model.prefix_length) + 1
 
 
-class ClipCapCaptioner:
+class ClipCapCaptioner(Captioner):
     """Captions images (or CLIP embeddings) with a :class:`ClipCapModel`.
 
     Args:
@@ -41,39 +40,33 @@ class ClipCapCaptioner:
         Captions can differ from float32 ones where two tokens are nearly tied.
     """
 
+    model_type = "clipcap"
+    feature_name = "CLIP embeddings"
+
     def __init__(self, model, tokenizer, image_encoder=None, stop_token_ids=None,
                  strip_token_ids=None, jit_compile=True, weights_dtype=None):
-        self.model = model
-        self.tokenizer = tokenizer
-        self.image_encoder = image_encoder
         end = getattr(tokenizer, "end_token_id", None)
         default = () if end is None else (int(end),)
-        self.stop_token_ids = tuple(int(i) for i in (
-            default if stop_token_ids is None else stop_token_ids))
+        super().__init__(image_encoder,
+                         default if stop_token_ids is None else stop_token_ids, jit_compile)
+        self.model = model
+        self.tokenizer = tokenizer
         self.strip_token_ids = tuple(int(i) for i in (
             default if strip_token_ids is None else strip_token_ids))
-        self.jit_compile = bool(jit_compile)
         if weights_dtype not in (None,) + gpt2_decoding.WEIGHT_DTYPES:
             raise ValueError(f"weights_dtype {weights_dtype!r} is not one of "
                              f"{gpt2_decoding.WEIGHT_DTYPES}")
         self.weights_dtype = weights_dtype
         self._weights = None
-        self._encode = None
 
     @property
-    def preprocessor(self):
-        return None if self.image_encoder is None else self.image_encoder.preprocessor
+    def feature_dim(self) -> int:
+        return int(self.model.prefix_dim)
 
-    def decoding_config(self, decoding="greedy", **overrides) -> DecodingConfig:
-        """The decoding setting, with this model's stop tokens when it names none.
-
-        ``max_length`` must fit GPT-2's positions (:func:`longest_caption`): when the
+    def fit_decoding_config(self, config, decoding, overrides):
+        """``max_length`` must fit GPT-2's positions (:func:`longest_caption`): when the
         setting does not name one, the default is lowered to that limit; a larger
-        explicit value raises ``ValueError``.
-        """
-        config = DecodingConfig.parse(decoding, **overrides)
-        if not config.stop_token_ids:
-            config = dataclasses.replace(config, stop_token_ids=self.stop_token_ids)
+        explicit value raises ``ValueError``."""
         longest = longest_caption(self.model)
         if config.max_length > longest:
             if names_max_length(decoding, overrides):
@@ -84,28 +77,6 @@ class ClipCapCaptioner:
                     f"tokens (pass max_length={longest} or less)")
             config = dataclasses.replace(config, max_length=longest)
         return config
-
-    # --- inputs ------------------------------------------------------------------------
-    def encode_images(self, images):
-        """Preprocessed images ``[B, H, W, 3]`` -> CLIP embeddings ``[B, prefix_dim]``."""
-        if self.image_encoder is None:
-            raise ValueError("this ClipCap model has no image encoder: pass CLIP embeddings "
-                             f"of shape [batch, {self.model.prefix_dim}]")
-        if self._encode is None:
-            self._encode = tf.function(self.image_encoder.model.encode_image,
-                                       jit_compile=self.jit_compile, reduce_retracing=True)
-        return tf.cast(self._encode(tf.convert_to_tensor(images, tf.float32)), tf.float32)
-
-    def load_images(self, paths):
-        """Image files -> preprocessed ``[B, H, W, 3]`` (errors name the file)."""
-        if self.preprocessor is None:
-            raise ValueError("this ClipCap model has no image encoder to caption files with")
-        return tf.stack([load_image_file(path, self.preprocessor) for path in paths])
-
-    def prefix_inputs(self, inputs):
-        """Paths, preprocessed images or embeddings -> float32 ``[B, prefix_dim]``."""
-        return vector_inputs(inputs, self.model.prefix_dim, self.load_images, self.encode_images,
-                             "CLIP embeddings")
 
     # --- decoding ----------------------------------------------------------------------
     def decoding_weights(self):
@@ -124,29 +95,17 @@ class ClipCapCaptioner:
             tf.nest.map_structure(lambda variable, t: variable.assign(t), self._weights,
                                   self.model.decoding_weights(self.weights_dtype))
 
-    def generate(self, inputs, decoding="greedy", return_ids=False, return_scores=False,
-                 batch_size=64, seed=0, start_index=0, **overrides):
-        """Captions ``inputs`` (image paths, preprocessed images or CLIP embeddings).
+    def decode_function(self, config, jit_compile):
+        return self.model.generate_function(config, jit_compile=jit_compile)
 
-        ``decoding`` is a :class:`DecodingConfig`, a dict or a method name ("greedy",
-        "beam", "sample", "top_p", "top_k"); ``overrides`` set its fields
-        (``beam_size=3``, ``num_return_sequences=2``, ``max_length=20``, ...).
+    def generate_function(self, config):
+        """Decoding with :meth:`decoding_weights` when ``weights_dtype`` is set."""
+        return self.model.generate_function(config, jit_compile=self.jit_compile,
+                                            weights=self.decoding_weights())
 
-        Sampling is seeded per batch by ``(seed, start_index + index of the batch's first
-        row)``: captioning a long list in chunks of ``batch_size`` rows, each with
-        ``start_index`` set to the chunk's offset, gives the same captions as one call.
-
-        Returns a list of strings, or of lists of strings when
-        ``num_return_sequences > 1``; with ``return_ids`` / ``return_scores`` a dict
-        ``{"captions", "token_ids", "scores"}`` (ids cut at each caption's length).
-        """
-        config = self.decoding_config(decoding, **overrides)
-        function = self.model.generate_function(config, jit_compile=self.jit_compile,
-                                                weights=self.decoding_weights())
-        prefix = self.prefix_inputs(inputs)
-        return batched_captions(function, prefix, config.num_return_sequences, self.detokenize,
-                                return_ids=return_ids, return_scores=return_scores,
-                                batch_size=batch_size, seed=seed, start_index=start_index)
+    def graph_detokenizer(self):
+        return GraphDetokenizer(self.tokenizer.vocabulary, self.model.vocabulary_size,
+                                self.strip_token_ids)
 
     def detokenize(self, token_ids):
         """One generated sequence (list of ids) -> its text, without a trailing

@@ -27,10 +27,12 @@ import tensorflow as tf
 
 from tfcaption.backbones.clip_image_encoder import load_clip_image_encoder
 from tfcaption.data.caption_pipeline import CaptionPipeline
+from tfcaption.hparams import check_hparams
 from tfcaption.models.clipcap.caption_lm_trainer import CaptionLmTrainer
 from tfcaption.models.clipcap.clipcap_builder import build_clipcap, load_or_build_gpt2
 from tfcaption.models.clipcap.clipcap_captioner import ClipCapCaptioner
 from tfcaption.models.clipcap.clipcap_model_dir import save_clipcap
+from tfcaption.models.clipcap.clipcap_settings import SETTINGS, gpt2_settings, validate
 from tfcaption.training.adamw import build_adamw
 from tfcaption.training.caption_tokenizer import caption_tokenizer
 from tfcaption.training.run_callbacks import run_callbacks
@@ -54,47 +56,50 @@ def _inputs(batch):
 
 
 def run(hparams, workdir, extra_callbacks=()):
-    """Trains, evaluates and saves; returns the metrics (also in ``metrics.json``)."""
+    """Trains, evaluates and saves; returns the metrics (also in ``metrics.json``).
+    ``hparams`` are checked against :data:`SETTINGS` (defaults filled in) first."""
+    hparams = check_hparams(hparams, SETTINGS)
+    validate(hparams)
     data, train = hparams["data"], hparams["train"]
     keras.utils.set_random_seed(train["seed"])
-    if train.get("mixed_precision"):
+    if train["mixed_precision"]:
         keras.mixed_precision.set_dtype_policy(train["mixed_precision"])
     encoder = load_clip_image_encoder(hparams["model"]["clip"])
-    features_dir = data.get("features_dir") or os.path.join(workdir, "features")
+    features_dir = data["features_dir"] or os.path.join(workdir, "features")
     prefix_dim = cache_split_features(encoder, data, features_dir,
-                                      verbose=1 if train.get("verbose", 2) else 0)
-    gpt_settings = hparams["model"]["gpt2"]
+                                      verbose=1 if train["verbose"] else 0)
+    gpt_settings = gpt2_settings(hparams["model"]["gpt2"])
     pretrained = load_or_build_gpt2(gpt_settings) if gpt_settings.get("path") else None
     tokenizer = caption_tokenizer(hparams, workdir, pretrained and pretrained.tokenizer)
     gpt2 = pretrained or load_or_build_gpt2(gpt_settings, tokenizer.vocabulary_size())
     model = build_clipcap(hparams["model"], prefix_dim, gpt2.model)
     captioner = ClipCapCaptioner(model, tokenizer, image_encoder=encoder,
-                                 jit_compile=train.get("jit_compile", True))
+                                 jit_compile=train["jit_compile"])
     trainer = CaptionLmTrainer(model)
 
     train_pipe = _pipeline(hparams, data["train_split"], tokenizer, features_dir, True,
-                           data.get("pairing", "all"))
+                           data["pairing"])
     val_pipe = _pipeline(hparams, data["val_split"], tokenizer, features_dir, False, "sample")
     train_ds = train_pipe.dataset(train["batch_size"]).map(_inputs)
     val_ds = val_pipe.dataset(train["batch_size"], drop_remainder=False).map(_inputs)
     pairs = sum(len(r["captions"]) for r in train_pipe.records)
-    per_epoch = (pairs if data.get("pairing", "all") == "all" else len(train_pipe.records))
+    per_epoch = (pairs if data["pairing"] == "all" else len(train_pipe.records))
     total_steps = per_epoch // train["batch_size"] * train["epochs"]
     trainer.compile(optimizer=build_adamw(train, total_steps),
-                    jit_compile=train.get("jit_compile", True))
+                    jit_compile=train["jit_compile"])
     trainer({"prefix": tf.zeros([2, prefix_dim]),  # built, so a backup can be restored
              "token_ids": tf.zeros([2, data["max_length"]], tf.int32),
              "padding_mask": tf.ones([2, data["max_length"]], tf.bool)})
     trainer.optimizer.build(model.trainable_variables)
 
     sample_feats, sample_ids, sample_refs = eval_features(
-        data, data["val_split"], features_dir, train.get("num_samples", 4))
+        data, data["val_split"], features_dir, train["num_samples"])
     samples = SampleCaptions(lambda x: captioner.generate(x, "greedy"), sample_feats,
-                             sample_ids, sample_refs, every=train.get("sample_every", 1))
+                             sample_ids, sample_refs, every=train["sample_every"])
     callbacks = run_callbacks(workdir) + [samples] + list(extra_callbacks)
     history = trainer.fit(train_ds, validation_data=val_ds, epochs=train["epochs"],
-                          callbacks=callbacks, verbose=train.get("verbose", 2))
+                          callbacks=callbacks, verbose=train["verbose"])
 
     save_clipcap(captioner, os.path.join(workdir, "model"))
-    result = evaluate_test_split(captioner, hparams, verbose=1 if train.get("verbose", 2) else 0)
+    result = evaluate_test_split(captioner, hparams, verbose=1 if train["verbose"] else 0)
     return write_reports(result, history, hparams, workdir)

@@ -28,6 +28,7 @@ from tfcaption.backbones.image_encoder_dir import load_image_encoder
 from tfcaption.data.caption_pipeline import CaptionPipeline
 from tfcaption.data.captions_file import CAPTIONS_FILE, read_captions_jsonl
 from tfcaption.data.text_ops import clean_captions
+from tfcaption.hparams import check_hparams
 from tfcaption.models.wgan.gated_gru_generator import GatedGruGenerator
 from tfcaption.models.wgan.glove import glove_matrix
 from tfcaption.models.wgan.gru_captioner import GruCaptioner
@@ -35,7 +36,7 @@ from tfcaption.models.wgan.gru_captioner_dir import save_gru_captioner
 from tfcaption.models.wgan.gru_critic import GruCritic
 from tfcaption.models.wgan.validation_diversity import ValidationDiversity
 from tfcaption.models.wgan.wgan_gru_model import WganGruModel
-from tfcaption.models.wgan.wgan_settings import check_settings
+from tfcaption.models.wgan.wgan_settings import SETTINGS, validate
 from tfcaption.tokenizers.word_vocabulary import WordVocabulary
 from tfcaption.training.atomic_checkpoint import save_weights_atomically
 from tfcaption.training.run_callbacks import run_callbacks
@@ -84,7 +85,7 @@ def training_dataset(hparams, vocabulary, features_dir):
                            start_id=vocabulary.start_id, end_id=vocabulary.end_id,
                            pad_id=vocabulary.pad_id, pairing="all",
                            shuffle_buffer=20000, seed=train["seed"])
-    if data.get("max_train_captions"):
+    if data["max_train_captions"]:
         pipe.records = limit_captions(pipe.records, int(data["max_train_captions"]))
     dataset = pipe.dataset(train["batch_size"]).map(
         lambda b: {"features": b["features"], "token_ids": b["token_ids"],
@@ -100,7 +101,7 @@ def build_networks(hparams, vocabulary, feature_dim):
     critic = GruCritic(dropout=model["critic_dropout"],
                        score_activation=model["critic_score_activation"], name="critic",
                        **sizes)
-    if model.get("glove"):
+    if model["glove"]:
         matrix, stats = glove_matrix(model["glove"], vocabulary, dim=model["embedding_dim"],
                                      seed=hparams["train"]["seed"])
         print(f"GloVe {stats['path']}: {stats['found']} words found, {stats['missing']} "
@@ -128,9 +129,9 @@ def wgan_model(hparams, generator, critic, mode):
 def _callbacks(directory, captioner, hparams, features_dir):
     data, train = hparams["data"], hparams["train"]
     feats, ids, refs = eval_features(data, data["val_split"], features_dir)
-    shown = train.get("num_samples", 3)
+    shown = train["num_samples"]
     samples = SampleCaptions(lambda x: captioner.generate(x, "greedy"), feats[:shown],
-                             ids[:shown], refs[:shown], every=train.get("sample_every", 1))
+                             ids[:shown], refs[:shown], every=train["sample_every"])
     diversity = ValidationDiversity(lambda x: captioner.generate(x, "greedy", batch_size=256),
                                     feats, refs)
     return run_callbacks(directory) + [diversity, samples]
@@ -155,13 +156,15 @@ def pretrain(hparams, workdir, generator, critic, dataset, captioner, features_d
 
 
 def run(hparams, workdir, extra_callbacks=()):
-    """Trains, evaluates and saves; returns the metrics (also in ``metrics.json``)."""
-    check_settings(hparams)
+    """Trains, evaluates and saves; returns the metrics (also in ``metrics.json``).
+    ``hparams`` are checked against :data:`SETTINGS` (defaults filled in) first."""
+    hparams = check_hparams(hparams, SETTINGS)
+    validate(hparams)
     data, train = hparams["data"], hparams["train"]
     keras.utils.set_random_seed(train["seed"])
     vocabulary = build_vocabulary(hparams, workdir)
     encoder = load_image_encoder(hparams["model"]["image_encoder"])
-    features_dir = data.get("features_dir") or os.path.join(workdir, "features")
+    features_dir = data["features_dir"] or os.path.join(workdir, "features")
     feature_dim = cache_split_features(encoder, data, features_dir,
                                        verbose=1 if train["verbose"] else 0, jit_compile=True)
     generator, critic = build_networks(hparams, vocabulary, feature_dim)

@@ -33,9 +33,13 @@ from tfcaption.backbones.clip_loader import load_clip
 from tfcaption.backbones.roberta_loader import load_roberta
 from tfcaption.data.captions_file import CAPTIONS_FILE, read_captions_jsonl
 from tfcaption.data.shapes_scorer import score_dataset
+from tfcaption.hparams import check_hparams
 from tfcaption.models.clipcap.cgtgan.caption_discriminator import (CaptionDiscriminator,
                                                            build_discriminator)
 from tfcaption.models.clipcap.cgtgan.cgtgan_model import CgtGanModel
+from tfcaption.models.clipcap.cgtgan.cgtgan_settings import (ENCODER_KEYS, SETTINGS,
+                                                             check_discriminator,
+                                                             optimizer_settings, validate)
 from tfcaption.models.clipcap.cgtgan.corpus_embedding import FEATURES_DIR, read_corpus, read_targets
 from tfcaption.models.clipcap.cgtgan.validation_checkpoint import ValidationCheckpoint
 from tfcaption.models.clipcap.clipcap_model_dir import load_clipcap, save_clipcap
@@ -45,29 +49,6 @@ from tfcaption.training.adamw import build_adamw
 from tfcaption.training.run_callbacks import run_callbacks
 from tfcaption.training.split_features import eval_features
 from tfcaption.training.test_split_report import evaluate_test_split, write_reports
-
-ENCODER_KEYS = ("num_layers", "num_heads", "hidden_dim", "intermediate_dim", "dropout")
-MODEL_KEYS = ("type", "generator", "clip", "discriminator", "num_samples", "max_gen_length",
-              "baseline", "cos_weight", "clip_weight", "stop_token_ids")
-DISCRIMINATOR_KEYS = ("path", "tokenizer", "max_sequence_length", "mlp_dim") + ENCODER_KEYS
-_OPTIMIZER_KEYS = ("learning_rate", "warmup_steps", "schedule", "weight_decay", "no_decay",
-                   "adam_epsilon", "clipnorm")
-TRAIN_KEYS = (("batch_size", "epochs", "gan_training_steps", "gan_warm_steps",
-               "reward_weight", "update_discriminator", "distribute", "seed", "jit_compile",
-               "verbose") + _OPTIMIZER_KEYS + tuple(f"{p}_{k}" for p in "gd"
-                                                    for k in _OPTIMIZER_KEYS))
-
-
-def check_settings(hparams):
-    """Names any unknown key of ``model``, ``model.discriminator`` and ``train``."""
-    sections = (("model", hparams["model"], MODEL_KEYS),
-                ("model.discriminator", hparams["model"].get("discriminator", {}),
-                 DISCRIMINATOR_KEYS),
-                ("train", hparams["train"], TRAIN_KEYS))
-    for name, section, known in sections:
-        unknown = sorted(set(section) - set(known))
-        if unknown:
-            raise ValueError(f"unknown {name} setting(s) {unknown}; known: {sorted(known)}")
 
 
 def build_discriminator_from(settings, generator_dir, workdir):
@@ -81,10 +62,7 @@ def build_discriminator_from(settings, generator_dir, workdir):
     tokenizer_dir = settings.get("tokenizer") or write_roberta_from_gpt2(
         generator_dir, os.path.join(workdir, "roberta_tokenizer"))
     tokenizer = load_roberta_tokenizer(tokenizer_dir)
-    missing = [k for k in ENCODER_KEYS if k not in settings]
-    if missing:
-        raise ValueError(f"model.discriminator has no path, so it needs a RoBERTa config; "
-                         f"missing {missing}")
+    check_discriminator(settings)
     discriminator = build_discriminator(
         tokenizer.vocabulary_size(), max_sequence_length=settings.get("max_sequence_length", 64),
         mlp_dim=settings.get("mlp_dim"), **{k: settings[k] for k in ENCODER_KEYS})
@@ -127,15 +105,17 @@ def _shapes_metrics(data):
 
 
 def run(hparams, workdir, extra_callbacks=()):
-    """Trains, keeps the best generator, evaluates it; returns the metrics."""
-    check_settings(hparams)
+    """Trains, keeps the best generator, evaluates it; returns the metrics. ``hparams`` are
+    checked against :data:`SETTINGS` (defaults filled in) first."""
+    hparams = check_hparams(hparams, SETTINGS)
+    validate(hparams)
     data, train = hparams["data"], hparams["train"]
     keras.utils.set_random_seed(train["seed"])
     corpus_dir = data["corpus_embeddings"]
     sentences, _ = read_corpus(corpus_dir)
-    features_dir = data.get("features_dir") or os.path.join(corpus_dir, FEATURES_DIR)
+    features_dir = data["features_dir"] or os.path.join(corpus_dir, FEATURES_DIR)
     features, targets = train_inputs(data, corpus_dir, features_dir)
-    with distribution_strategy(train.get("distribute")).scope():
+    with distribution_strategy(train["distribute"]).scope():
         return _run(hparams, workdir, features, targets, sentences, features_dir,
                     extra_callbacks)
 
@@ -152,12 +132,12 @@ def distribution_strategy(name):
 
 def _run(hparams, workdir, features, targets, sentences, features_dir, extra_callbacks):
     m, data, train = hparams["model"], hparams["data"], hparams["train"]
-    jit = train.get("jit_compile", True)
+    jit = train["jit_compile"]
     captioner = load_clipcap(m["generator"], jit_compile=jit)
     clip = load_clip(m["clip"])
     discriminator, roberta_tokenizer = build_discriminator_from(m["discriminator"],
                                                                 m["generator"], workdir)
-    stop = m.get("stop_token_ids") or captioner.stop_token_ids
+    stop = m["stop_token_ids"] or captioner.stop_token_ids
     gan = CgtGanModel(captioner.model, discriminator, clip.model, captioner.tokenizer,
                       clip.tokenizer, roberta_tokenizer, stop_token_ids=stop,
                       strip_token_ids=captioner.strip_token_ids,
@@ -167,20 +147,21 @@ def _run(hparams, workdir, features, targets, sentences, features_dir, extra_cal
                       gan_training_steps=train["gan_training_steps"],
                       gan_warm_steps=train["gan_warm_steps"],
                       reward_weight=train["reward_weight"],
-                      update_discriminator=train.get("update_discriminator", True),
+                      update_discriminator=train["update_discriminator"],
                       jit_compile=jit, seed=train["seed"])
     steps = len(features) // train["batch_size"]
     if steps == 0:
         raise ValueError(f"{len(features)} train images are fewer than one batch "
                          f"(train.batch_size={train['batch_size']})")
     total = steps * train["epochs"]
-    gan.compile(g_optimizer=build_adamw(train, total, prefix="g_"),
-                d_optimizer=build_adamw(train, total, prefix="d_"))
+    optimizers = optimizer_settings(train)
+    gan.compile(g_optimizer=build_adamw(optimizers, total, prefix="g_"),
+                d_optimizer=build_adamw(optimizers, total, prefix="d_"))
     gan.build_optimizers()
 
-    decoding = hparams.get("eval", {}).get("decoding", "greedy")
+    decoding = hparams["eval"]["decoding"]
     val_features, val_ids, val_refs = eval_features(data, data["val_split"], features_dir,
-                                                    hparams.get("eval", {}).get("max_images"))
+                                                    hparams["eval"]["max_images"])
     best_path = os.path.join(workdir, "checkpoints", "best.weights.h5")
     validation = ValidationCheckpoint(
         captioner.model, lambda x: captioner.generate(x, decoding), val_features, val_ids,
@@ -190,10 +171,10 @@ def _run(hparams, workdir, features, targets, sentences, features_dir, extra_cal
     dataset = gan_dataset(features, targets, sentences, gan.retokenizer, train["batch_size"],
                           gan.num_samples, train["seed"])
     history = gan.fit(dataset, epochs=train["epochs"], callbacks=callbacks,
-                      verbose=train.get("verbose", 2))
+                      verbose=train["verbose"])
 
     captioner.model.load_weights(best_path)
     save_clipcap(captioner, os.path.join(workdir, "model"))
-    result = evaluate_test_split(captioner, hparams, verbose=1 if train.get("verbose", 2) else 0)
+    result = evaluate_test_split(captioner, hparams, verbose=1 if train["verbose"] else 0)
     result.metrics["val_history"] = validation.history
     return write_reports(result, history, hparams, workdir)

@@ -28,11 +28,14 @@ import tensorflow as tf
 
 from tfcaption.backbones.clip_image_encoder import load_clip_image_encoder
 from tfcaption.data.caption_tokens import pad_tokens
+from tfcaption.hparams import check_hparams
 from tfcaption.models.clipcap.cgtgan.corpus_embedding import read_corpus
+from tfcaption.models.clipcap.cgtgan.text_init_settings import SETTINGS, validate
 from tfcaption.models.clipcap.caption_lm_trainer import CaptionLmTrainer
 from tfcaption.models.clipcap.clipcap_builder import build_clipcap, load_or_build_gpt2
 from tfcaption.models.clipcap.clipcap_captioner import ClipCapCaptioner
 from tfcaption.models.clipcap.clipcap_model_dir import save_clipcap
+from tfcaption.models.clipcap.clipcap_settings import gpt2_settings
 from tfcaption.training.adamw import build_adamw
 from tfcaption.training.caption_tokenizer import caption_tokenizer
 from tfcaption.training.run_callbacks import run_callbacks
@@ -55,11 +58,14 @@ def text_dataset(texts, embeddings, tokenizer, max_length, batch_size, seed):
 
 
 def run(hparams, workdir, extra_callbacks=()):
-    """Trains on the corpus, evaluates on the images; returns the metrics."""
+    """Trains on the corpus, evaluates on the images; returns the metrics. ``hparams`` are
+    checked against :data:`SETTINGS` (defaults filled in) first."""
+    hparams = check_hparams(hparams, SETTINGS)
+    validate(hparams)
     data, train = hparams["data"], hparams["train"]
     keras.utils.set_random_seed(train["seed"])
     texts, embeddings = read_corpus(data["corpus_embeddings"])
-    gpt_settings = hparams["model"]["gpt2"]
+    gpt_settings = gpt2_settings(hparams["model"]["gpt2"])
     pretrained = load_or_build_gpt2(gpt_settings) if gpt_settings.get("path") else None
     tokenizer = caption_tokenizer(hparams, workdir, pretrained and pretrained.tokenizer,
                                   lambda: texts)
@@ -69,7 +75,7 @@ def run(hparams, workdir, extra_callbacks=()):
     trainer = CaptionLmTrainer(model)
     steps = len(texts) // train["batch_size"]
     trainer.compile(optimizer=build_adamw(train, steps * train["epochs"]),
-                    jit_compile=train.get("jit_compile", True))
+                    jit_compile=train["jit_compile"])
     trainer({"prefix": tf.zeros([2, embeddings.shape[1]]),
              "token_ids": tf.zeros([2, data["max_length"]], tf.int32),
              "padding_mask": tf.ones([2, data["max_length"]], tf.bool)})
@@ -78,11 +84,11 @@ def run(hparams, workdir, extra_callbacks=()):
     history = trainer.fit(text_dataset(texts, embeddings, tokenizer, data["max_length"],
                                        train["batch_size"], train["seed"]),
                           epochs=train["epochs"], callbacks=callbacks,
-                          verbose=train.get("verbose", 2))
+                          verbose=train["verbose"])
 
     encoder = load_clip_image_encoder(hparams["model"]["clip"])
     captioner = ClipCapCaptioner(model, tokenizer, image_encoder=encoder,
-                                 jit_compile=train.get("jit_compile", True))
+                                 jit_compile=train["jit_compile"])
     save_clipcap(captioner, os.path.join(workdir, "model"))
-    result = evaluate_test_split(captioner, hparams, verbose=1 if train.get("verbose", 2) else 0)
+    result = evaluate_test_split(captioner, hparams, verbose=1 if train["verbose"] else 0)
     return write_reports(result, history, hparams, workdir)

@@ -1,8 +1,7 @@
-"""A ClipCap captioner as one graph function: encoded image bytes in, captions out."""
+"""Any captioner as one graph function: encoded image bytes in, captions out."""
 
 import tensorflow as tf
 
-from tfcaption.serving.graph_detokenizer import GraphDetokenizer
 from tfcaption.serving.image_batch_decoder import ImageBatchDecoder
 
 INPUT_NAME = "image_bytes"
@@ -17,23 +16,24 @@ def bucket_rows(count):
     return tf.concat([tf.range(count), tf.zeros([bucket - count], tf.int32)], axis=0)
 
 
-class ClipCapServingModule(tf.Module):
+class CaptionerServingModule(tf.Module):
     """``serve(image_bytes)`` captions a batch of encoded images in the graph.
 
-    Steps: :class:`ImageBatchDecoder` (decode + the model dir's preprocessing; images
-    that fail are set aside), the CLIP image encoder, ClipCap's compiled decoding loop
-    (``ClipCapModel.generate_function``: prefill, then one ``tf.while_loop`` over tokens
-    with a key/value cache) and :class:`GraphDetokenizer`. An image that fails to
-    decode gets the caption ``""`` and the score ``-inf``; the others are captioned as
-    ``ClipCapCaptioner.generate`` captions them, with the same decoding setting.
+    Works through the :class:`~tfcaption.models.captioner.Captioner` interface, so
+    every family exports the same way. Steps: :class:`ImageBatchDecoder` (decode + the
+    model dir's preprocessing; images that fail are set aside), the image encoder
+    (``captioner.image_feature_function``), the family's compiled decoding loop
+    (``captioner.decode_function``, e.g. ClipCap's prefill then one ``tf.while_loop``
+    over tokens with a key/value cache) and ``captioner.graph_detokenizer()``. An image
+    that fails to decode gets the caption ``""`` and the score ``-inf``; the others are
+    captioned as ``captioner.generate`` captions them, with the same decoding setting.
 
     Args:
-      captioner: a :class:`ClipCapCaptioner` with an image encoder.
+      captioner: a :class:`~tfcaption.models.captioner.Captioner` with an image encoder.
       decoding: a ``DecodingConfig``, dict or method name; with ``overrides``, resolved
-        by ``captioner.decoding_config`` (the model's stop tokens unless it names some).
-        It must return one sequence per image, and its ``max_length`` must fit GPT-2's
-        positions (:func:`longest_caption`); when ``max_length`` is not given, the
-        default (67) is lowered to that limit if needed.
+        by ``captioner.decoding_config`` (the model's stop tokens unless it names some,
+        and its limits: e.g. ClipCap's ``max_length`` must fit GPT-2's positions).
+        It must return one sequence per image.
       jit_compile: compile the image encoder and the decoding loop with XLA (as the
         captioner does); False keeps them plain TensorFlow graphs. XLA compiles once per
         batch size, so with XLA the images that decoded are padded to a power of two
@@ -41,17 +41,17 @@ class ClipCapServingModule(tf.Module):
       **overrides: decoding fields (``beam_size=3``, ``max_length=20``, ...).
 
     :meth:`serving_signature` traces ``serve`` and tracks exactly the variables it reads
-    (not, e.g., the CLIP text tower), so ``tf.saved_model.save(module, path,
+    (not, e.g., a CLIP's text tower), so ``tf.saved_model.save(module, path,
     signatures={"serving_default": module.serving_signature()})`` writes a complete
     SavedModel.
     """
 
     def __init__(self, captioner, decoding="greedy", jit_compile=True, **overrides):
-        super().__init__(name="clipcap_serving")
+        super().__init__(name="captioner_serving")
         if captioner.image_encoder is None or captioner.preprocessor is None:
-            raise ValueError("this ClipCap model has no image encoder (with its image "
-                             "preprocessing): it takes CLIP embeddings, not images, so it "
-                             "cannot be exported to caption image bytes")
+            raise ValueError(f"this {captioner.model_type} model has no image encoder (with "
+                             f"its image preprocessing): it takes {captioner.feature_name}, "
+                             f"not images, so it cannot be exported to caption image bytes")
         config = captioner.decoding_config(decoding, **overrides)  # max_length fitted
         if config.num_return_sequences != 1:
             raise ValueError("a serving export returns one caption per image: "
@@ -60,12 +60,11 @@ class ClipCapServingModule(tf.Module):
         self.decoding = config
         self.jit_compile = bool(jit_compile)
         self._decode_images = ImageBatchDecoder(captioner.preprocessor)
-        self._detokenize = GraphDetokenizer.from_captioner(captioner)
-        self._encode = tf.function(captioner.image_encoder.model.encode_image,
-                                   jit_compile=self.jit_compile)
-        self._generate = captioner.model.generate_function(config,
-                                                           jit_compile=self.jit_compile)
-        self._seed = (int(config.seed), 0)  # what ClipCapCaptioner.generate(seed=...) uses
+        self.model_type = captioner.model_type
+        self._detokenize = captioner.graph_detokenizer()
+        self._encode = captioner.image_feature_function(self.jit_compile)
+        self._generate = captioner.decode_function(config, self.jit_compile)
+        self._seed = (int(config.seed), 0)  # what captioner.generate(seed=...) uses
         self._signature = None
         self.serving_variables = []
 
@@ -74,8 +73,8 @@ class ClipCapServingModule(tf.Module):
         count = tf.shape(images)[0]
         if self.jit_compile:
             images = tf.gather(images, bucket_rows(count))
-        prefix = tf.cast(self._encode(images), tf.float32)
-        result = self._generate(prefix, tf.constant(self._seed, tf.int32))
+        features = tf.cast(self._encode(images), tf.float32)
+        result = self._generate(features, tf.constant(self._seed, tf.int32))
         token_ids, lengths = result.token_ids[:count, 0], result.lengths[:count, 0]
         return self._detokenize(token_ids, lengths), result.scores[:count, 0]
 

@@ -1,0 +1,37 @@
+"""The settings of ``model.type = "clipcap_text"``, CgT-GAN's text-only initialisation
+(:mod:`tfcaption.models.clipcap.cgtgan.text_init_training`).
+
+:data:`SETTINGS` is the schema :func:`tfcaption.hparams.check_hparams` checks an hparams
+file against; the ``model`` section is ClipCap's
+(:data:`tfcaption.models.clipcap.clipcap_settings.MODEL`). :func:`validate` adds the value
+checks a schema cannot express.
+"""
+
+from tfcaption.hparams import REQUIRED, Section
+from tfcaption.models.clipcap.clipcap_settings import MODEL, check_model
+from tfcaption.training.shared_settings import ADAMW, DATA, EVAL, TOKENIZER, check_adamw
+
+SETTINGS = {
+    "model": MODEL,
+    "data": Section({
+        "corpus_embeddings": REQUIRED,  # the dir python -m tfcaption.embed_corpus wrote
+        **DATA,  # dir, test_split, train_split: the images of the final evaluation
+        "max_length": REQUIRED,
+    }),
+    "tokenizer": TOKENIZER,
+    "train": Section({
+        "batch_size": REQUIRED,
+        "epochs": REQUIRED,
+        **ADAMW,
+        "seed": 0,
+        "jit_compile": True,
+        "verbose": 2,
+    }),
+    "eval": EVAL,
+}
+
+
+def validate(hparams, source="hparams"):
+    """The checks :data:`SETTINGS` cannot express, on checked hparams."""
+    check_model(hparams["model"], source)
+    check_adamw(hparams["train"], source)

@@ -1,0 +1,59 @@
+"""The registry of captioner families: every command dispatches through it.
+
+Each family lives in ``tfcaption/models/<family>/`` and its package ``__init__`` defines
+one :class:`~tfcaption.models.captioner_family.CaptionerFamily` as ``FAMILY``. Adding a
+family is its folder plus one line in :data:`FAMILY_PACKAGES` (see
+``tfcaption/models/README.md``).
+"""
+
+import importlib
+
+# One line per captioner family: the package whose __init__ defines FAMILY.
+FAMILY_PACKAGES = (
+    "tfcaption.models.clipcap",
+    "tfcaption.models.wgan",
+)
+# Trainers of backbones (not captioners): hparams model.type -> module with run/SETTINGS.
+BACKBONE_TRAINERS = {"clip": "tfcaption.models.clip.clip_training"}
+# Model dirs that captioners read but that cannot caption on their own.
+BACKBONE_TYPES = ("clip", "clip_resnet", "cnn", "gpt2", "roberta")
+
+
+def families():
+    """Every registered :class:`CaptionerFamily`, in registration order."""
+    return [importlib.import_module(package).FAMILY for package in FAMILY_PACKAGES]
+
+
+def captioner_types():
+    """The ``tfcaption_model_type`` values a registered family reads, sorted."""
+    return sorted(t for family in families() for t in family.model_types)
+
+
+def trainer_types():
+    """Every hparams ``model.type`` a trainer is registered for, sorted."""
+    return sorted(set(BACKBONE_TRAINERS).union(*(f.trainers for f in families())))
+
+
+def family_of_model_type(model_type, source="model dir"):
+    """The family reading model dirs of ``model_type``; ``ValueError`` naming ``source``
+    and the captioner types otherwise."""
+    for family in families():
+        if model_type in family.model_types:
+            return family
+    from tfcaption.backbones.model_dir import TYPE_KEY
+
+    known = ", ".join(repr(t) for t in captioner_types())
+    kind = "a backbone, which cannot caption on its own" \
+        if model_type in BACKBONE_TYPES else "an unknown model type"
+    raise ValueError(f"{source} is not a captioner model dir: its {TYPE_KEY} is "
+                     f"{model_type!r} ({kind}); captioner model types: {known}")
+
+
+def trainer_module(model_type, source="hparams"):
+    """The trainer module for hparams ``model.type`` (with ``run`` and ``SETTINGS``)."""
+    if model_type in BACKBONE_TRAINERS:
+        return importlib.import_module(BACKBONE_TRAINERS[model_type])
+    for family in families():
+        if model_type in family.trainers:
+            return family.trainer(model_type)
+    raise ValueError(f"{source}: unknown model.type {model_type!r}; known: {trainer_types()}")
