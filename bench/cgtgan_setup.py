@@ -10,10 +10,9 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import real_size  # noqa: E402
+import clipcap_pair  # noqa: E402
 
 BATCH = 4
-QUICK_BATCH = 2
 NUM_SAMPLES = 5
 MAX_GEN_LENGTH = 20
 STOP_TOKEN_ID = 13  # "." (the reference's eos_token)
@@ -21,9 +20,8 @@ END_OF_TEXT_ID = 50256
 GPT2_VOCAB = 50257
 ROBERTA_CONFIG = dict(vocab_size=50265, max_position_embeddings=514, type_vocab_size=1,
                       layer_norm_eps=1e-5, pad_token_id=1, bos_token_id=0, eos_token_id=2)
-MLP_DIM = 384
 TARGET = 0.7
-HPARAMS = os.path.join(real_size.ROOT, "hparams", "cgtgan_coco_inuic.json")
+HPARAMS = os.path.join(clipcap_pair.ROOT, "hparams", "cgtgan_coco_inuic.json")
 REFERENCES = ("official", "teacher_forced")
 
 
@@ -90,15 +88,18 @@ def corpus_sentences(vocab, count, seed=0):
 # --- models --------------------------------------------------------------------------------
 
 def roberta_dir(ctx, tokenizer_dir, seed=0):
-    """A random roberta-base-size Hugging Face ``RobertaModel`` (with pooler, eval mode,
-    SDPA attention) saved as a Hugging Face directory with ``tokenizer_dir``'s files."""
+    """A random Hugging Face ``RobertaModel`` at ``ctx.sizes`` (roberta-base's, or a smoke
+    run's tiny one; roberta-base's vocabulary and positions either way; with pooler, eval
+    mode, SDPA attention) saved as a Hugging Face directory with ``tokenizer_dir``'s
+    files."""
     import shutil
 
     import torch
     import transformers
 
     torch.manual_seed(seed)
-    model = transformers.RobertaModel(transformers.RobertaConfig(**ROBERTA_CONFIG))
+    model = transformers.RobertaModel(transformers.RobertaConfig(**ROBERTA_CONFIG,
+                                                                 **ctx.sizes.roberta))
     model.set_attn_implementation("sdpa")
     model.eval()
     path = os.path.dirname(ctx.path("roberta_hf", "config.json"))
@@ -109,7 +110,8 @@ def roberta_dir(ctx, tokenizer_dir, seed=0):
 
 
 class Parts:
-    """Everything both sides need, built once: weights, tokenizer files, inputs."""
+    """Everything both sides need, built once at ``ctx.sizes``: weights, tokenizer files,
+    inputs."""
 
     def __init__(self, ctx, batch):
         import clip_encode
@@ -128,24 +130,25 @@ class Parts:
             self.gpt2_dir, os.path.dirname(ctx.path("roberta_tok", "vocab.json")))
         self.clip_tok_dir = os.path.dirname(ctx.path("clip_tok", "vocab.json"))
 
-        # generator: the same GPT-2 124M + MLP mapper weights on both sides
-        self.torch_generator, self.keras_generator = real_size.clipcap_pair(seed=0)
+        sizes = ctx.sizes
+        # generator: the same GPT-2 + MLP mapper weights on both sides
+        self.torch_generator, self.keras_generator = clipcap_pair.clipcap_pair(sizes, seed=0)
         self.gpt2_tokenizer = load_gpt2_tokenizer(self.gpt2_dir)
-        # reward CLIP ViT-B/32 (writes the CLIP tokenizer into ctx's clip_tok/)
+        # reward CLIP (writes the CLIP tokenizer into ctx's clip_tok/)
         self.torch_clip, clip_path = clip_encode.hf_clip_dir(ctx)
         self.clip = load_clip(clip_path)
-        # discriminator: roberta-base size, CgT-GAN's head (fresh), copied to PyTorch
+        # discriminator: RoBERTa, CgT-GAN's head (fresh), copied to PyTorch
         self.torch_roberta, path = roberta_dir(ctx, self.roberta_tok_dir)
         loaded = load_roberta(path)
         self.roberta_tokenizer = loaded.tokenizer
         keras.utils.set_random_seed(0)  # the head's initialiser (as cgtgan_training.run)
-        self.keras_discriminator = CaptionDiscriminator(loaded.model, mlp_dim=MLP_DIM,
-                                                        name="discriminator")
+        self.keras_discriminator = CaptionDiscriminator(
+            loaded.model, mlp_dim=sizes.discriminator_mlp_dim, name="discriminator")
         self.torch_head = torch_mlp_head(self.keras_discriminator)
 
         rng = np.random.default_rng(0)
-        self.prefix = rng.normal(size=(batch, real_size.PREFIX_DIM)).astype(np.float32)
-        self.target = rng.normal(size=(batch, real_size.PREFIX_DIM)).astype(np.float32)
+        self.prefix = rng.normal(size=(batch, sizes.prefix_dim)).astype(np.float32)
+        self.target = rng.normal(size=(batch, sizes.prefix_dim)).astype(np.float32)
         self.sentences = corpus_sentences(vocab, batch * NUM_SAMPLES)
 
     def drop_torch(self):
@@ -154,8 +157,8 @@ class Parts:
 
 
 def torch_mlp_head(discriminator):
-    """The reference's ``MLP((768, 384, 1))`` (Linear, Tanh, Linear) holding the Keras
-    head's weights."""
+    """The reference's ``MLP((hidden, mlp_dim, 1))`` (Linear, Tanh, Linear; ``(768, 384, 1)``
+    at the real size) holding the Keras head's weights."""
     import torch
     from torch import nn
 
@@ -167,7 +170,3 @@ def torch_mlp_head(discriminator):
             linear.weight.copy_(torch.from_numpy(kernel.T.copy()))
             linear.bias.copy_(torch.from_numpy(bias))
     return head
-
-
-# --- ours ----------------------------------------------------------------------------------
-

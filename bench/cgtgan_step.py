@@ -1,7 +1,7 @@
 """One CgT-GAN training step at the real size: tfcaption's :class:`CgtGanModel` train step
 (called through the train function ``fit`` uses) vs the official CgT-GAN step in PyTorch.
 
-    python bench/cgtgan_step.py [--runs=5] [--reference=official,teacher_forced]
+    python bench/cgtgan_step.py [--runs=5] [--smoke] [--reference=official,teacher_forced]
 
 The step, for a batch of ``BATCH`` images: a greedy caption and ``NUM_SAMPLES`` sampled
 captions (multinomial, temperature 1) of at most ``MAX_GEN_LENGTH`` GPT-2 tokens per image,
@@ -16,13 +16,16 @@ baseline on length-normalised log-probabilities); AdamW (lr 1e-5, eps 1e-8, weig
 Models, all at their real sizes with random weights, the same weights on both sides:
 
 - generator: ClipCap, GPT-2 124M (vocabulary 50257) + MLP mapper, prefix 10 from 512-d CLIP
-  embeddings (:func:`real_size.clipcap_pair`);
+  embeddings (:func:`clipcap_pair.clipcap_pair`);
 - reward model: CLIP ViT-B/32 (a Hugging Face ``CLIPModel`` saved as a Hugging Face
   directory and read with ``load_clip``; only its text tower runs);
 - discriminator: roberta-base's size (12 layers, 768 wide, vocabulary 50265, 514
   positions), a Hugging Face ``RobertaModel`` saved as a Hugging Face directory and read
   with ``load_roberta``, with CgT-GAN's 768 -> 384 -> 1 head, built as
   ``cgtgan_training.build_discriminator_from`` builds it for ``model.discriminator.path``.
+
+``--smoke`` builds the three models tiny instead (``sizes.py``; the same vocabularies and
+tokenizer files).
 
 Tokenizers (nothing can be downloaded): a synthetic GPT-2 byte-level BPE of GPT-2's size
 (256 byte symbols, 50000 merges of ASCII letters, mostly space-prefixed 3-letter "words",
@@ -65,7 +68,6 @@ sentences, and, for the reference's greedy captions, the decoded texts, the CLIP
 and the discriminator's logit.
 """
 
-import argparse
 import os
 import sys
 
@@ -73,11 +75,9 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
-import real_size  # noqa: E402
 from cgtgan_reference import Reference  # noqa: E402
-from cgtgan_setup import (BATCH, END_OF_TEXT_ID, GPT2_VOCAB, MAX_GEN_LENGTH,  # noqa: E402
-                          NUM_SAMPLES, QUICK_BATCH, REFERENCES, STOP_TOKEN_ID, TARGET, Parts,
-                          recipe)
+from cgtgan_setup import (BATCH, END_OF_TEXT_ID, MAX_GEN_LENGTH, NUM_SAMPLES,  # noqa: E402
+                          REFERENCES, STOP_TOKEN_ID, TARGET, Parts, recipe)
 
 
 # --- ours ----------------------------------------------------------------------------------
@@ -181,35 +181,43 @@ def transformer_flops(tokens, context, hidden, layers):
     return 2 * tokens * layers * (12 * hidden * hidden + 2 * hidden * context)
 
 
-def step_flops(batch, prefix=real_size.PREFIX_LENGTH, length=MAX_GEN_LENGTH,
-               samples=NUM_SAMPLES, vocab=GPT2_VOCAB, clip_length=77):
-    """About the FLOPs of our step (backward = 2 x forward; LayerNorms, softmaxes, the
-    optimizers and the string ops left out):
+def step_flops(parts, length=MAX_GEN_LENGTH, samples=NUM_SAMPLES):
+    """About the FLOPs of our step on ``parts``' models (sizes read from the PyTorch side;
+    backward = 2 x forward; LayerNorms, softmaxes, the optimizers and the string ops left
+    out):
 
     - decoding ``batch * (samples + 1)`` captions of ``length`` tokens (GPT-2 blocks at
       about ``prefix + length / 2`` positions of context, the LM head per token) after
       two prefills of ``batch`` prefixes;
     - the teacher-forced pass over ``batch * samples`` sequences of ``prefix + length``
       positions (LM head at ``length``; the mapper per sequence), forward and backward;
-    - CLIP's text tower (512 wide, 12 layers, causal) over ``clip_length`` positions and
-      the discriminator (768 wide, 12 layers) over ``length + 2`` positions for every
-      caption, without gradient; the discriminator forward and backward over as many real
-      sentences and samples.
+    - CLIP's text tower (causal) over its ``max_position_embeddings`` (77) positions and
+      the discriminator over ``length + 2`` positions for every caption, without gradient;
+      the discriminator forward and backward over as many real sentences and samples.
     """
+    batch, generator = parts.batch, parts.torch_generator
+    gpt, prefix = generator.gpt.config, generator.prefix_length
+    text, projection = parts.torch_clip.config.text_config, parts.torch_clip.config.projection_dim
+    roberta = parts.torch_roberta.config
     samples_n, captions = batch * samples, batch * (samples + 1)
-    lm_head = 2 * 768 * vocab
-    mapper = 2 * (real_size.PREFIX_DIM * 3840 + 3840 * 7680)
-    decode = captions * length * (transformer_flops(1, prefix + length // 2, 768, 12)
-                                  + lm_head)
-    decode += 2 * batch * (transformer_flops(prefix, prefix // 2, 768, 12) + lm_head + mapper)
-    generator = 3 * samples_n * (transformer_flops(prefix + length, (prefix + length) // 2,
-                                                   768, 12) + length * lm_head + mapper)
+    lm_head = 2 * gpt.n_embd * gpt.vocab_size
+    mapper = 2 * sum(p.numel() for p in generator.clip_project.parameters() if p.dim() == 2)
+
+    def gpt_blocks(tokens, context):
+        return transformer_flops(tokens, context, gpt.n_embd, gpt.n_layer)
+
+    decode = captions * length * (gpt_blocks(1, prefix + length // 2) + lm_head)
+    decode += 2 * batch * (gpt_blocks(prefix, prefix // 2) + lm_head + mapper)
+    teacher_forced = 3 * samples_n * (gpt_blocks(prefix + length, (prefix + length) // 2)
+                                      + length * lm_head + mapper)
+    clip_length = text.max_position_embeddings
+    clip_text = captions * (transformer_flops(clip_length, clip_length // 2, text.hidden_size,
+                                              text.num_hidden_layers)
+                            + 2 * text.hidden_size * projection)
     d_tokens = length + 2
-    clip_text = captions * (transformer_flops(clip_length, clip_length // 2, 512, 12)
-                            + 2 * 512 * 512)
-    discriminator = (captions + 3 * 2 * samples_n) * transformer_flops(d_tokens, d_tokens,
-                                                                        768, 12)
-    return decode + generator + clip_text + discriminator
+    discriminator = (captions + 3 * 2 * samples_n) * transformer_flops(
+        d_tokens, d_tokens, roberta.hidden_size, roberta.num_hidden_layers)
+    return decode + teacher_forced + clip_text + discriminator
 
 
 # --- checks and rows -----------------------------------------------------------------------
@@ -245,12 +253,13 @@ def checks_before_update(ours, reference):
         "greedy token agreement": greedy_agreement(ours_greedy, ours_lengths, ref_greedy),
         "real-sentence RoBERTa ids equal": bool(same_ids),
         "D logits (real) max abs diff": f"{np.abs(ours_real - ref_real).max():.1e} "
-                                        f"(max |logit| {np.abs(ref_real).max():.2f})",
+                                        f"(max |logit| {np.abs(ref_real).max():.2g})",
         "greedy texts equal": f"{sum(a == b for a, b in zip(ours_texts, ref_texts))}"
                               f"/{len(ref_texts)}",
         "reward max abs diff": f"{np.abs(ours_reward - ref_reward).max():.1e} "
                                f"(max |reward| {np.abs(ref_reward).max():.1f})",
-        "D logits (greedy) max abs diff": f"{np.abs(ours_fd - ref_fd).max():.1e}",
+        "D logits (greedy) max abs diff": f"{np.abs(ours_fd - ref_fd).max():.1e} "
+                                          f"(max |logit| {np.abs(ref_fd).max():.2g})",
     }
 
 
@@ -262,8 +271,10 @@ def run(ctx, references=("official",)):
 
     import torch
 
-    batch = QUICK_BATCH if ctx.quick else BATCH
+    sizes = ctx.sizes
+    batch = BATCH
     parts = Parts(ctx, batch)
+    flops = step_flops(parts)
     ours = Ours(parts)
     # the references share the PyTorch modules: a second one starts from the weights the
     # first one's timed steps left (timings are unaffected; the checks use the first)
@@ -283,8 +294,8 @@ def run(ctx, references=("official",)):
     checks["traces"] = ours.traces()
     rows = []
     work = (f"CgT-GAN step, {batch} images × {NUM_SAMPLES} samples, ≤{MAX_GEN_LENGTH} tokens, "
-            "greedy baseline, D (roberta-base size) + G (ClipCap GPT-2 124M, MLP) updates, "
-            "CLIP ViT-B/32 text reward, AdamW")
+            f"greedy baseline, D ({sizes.roberta_label}) + G (ClipCap {sizes.gpt2_label}, MLP) "
+            f"updates, {sizes.clip_label} text reward, AdamW")
     for i, (variant, first_d_loss, ref_timing) in enumerate(timed):
         row_checks = dict(checks)
         key = "first-step D loss ref" + ("" if i == 0 else
@@ -308,30 +319,15 @@ def run(ctx, references=("official",)):
                      "step.")
         rows.append(harness.row(name, f"{work}, {ctx.precision}, {vs}", ours_timing,
                                 ref_timing, target=TARGET, items=batch, unit="images",
-                                checks=row_checks, notes=notes, flops=step_flops(batch)))
+                                checks=row_checks, notes=notes, flops=flops))
     return rows
 
 
-def main():
-    import torch
-
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--quick", action="store_true")
+def reference_option(parser):
     parser.add_argument("--reference", default="official",
                         help=f"comma-separated, from {','.join(REFERENCES)}")
-    args = parser.parse_args()
-    torch.set_num_threads(os.cpu_count())
-    rows = run(harness.Context(runs=args.runs, quick=args.quick),
-               references=tuple(args.reference.split(",")))
-    print(harness.markdown_table(rows))
-    for r in rows:
-        print(f"{r['name']}: first call ours {r['ours']['first_call_s']:.2f} s, "
-              f"reference {r['reference']['first_call_s']:.2f} s; "
-              f"runs ours {[round(t, 2) for t in r['ours']['runs_s']]}, "
-              f"reference {[round(t, 2) for t in r['reference']['runs_s']]}")
-        print(f"  checks: {r['checks']}")
+    return lambda args: {"references": tuple(args.reference.split(","))}
 
 
 if __name__ == "__main__":
-    main()
+    harness.standalone(run, reference_option)

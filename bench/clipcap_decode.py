@@ -2,21 +2,21 @@
 decoding vs Hugging Face ``generate(inputs_embeds=...)`` with its key/value cache, and vs the
 official ClipCap loop (no cache, one image at a time).
 
-    python bench/clipcap_decode.py [--runs=5] [--only=greedy_b1,beam5_b16,...]
+    python bench/clipcap_decode.py [--runs=5] [--smoke] [--only=greedy_b1,beam5_b16,...]
 
 Every caption runs the full 20 tokens on both sides (no stop token), so both do the same
-work; the random-weight captions are compared token by token.
+work; the random-weight captions are compared token by token. ``--smoke`` decodes with a
+tiny GPT-2 (``sizes.py``) instead.
 """
 
-import argparse
 import os
 import sys
 
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import clipcap_pair  # noqa: E402
 import harness  # noqa: E402
-import real_size  # noqa: E402
 
 MAX_LENGTH = 20
 GREEDY_BATCHES = (1, 16, 64)
@@ -28,9 +28,8 @@ TARGETS = {"greedy": {1: 1.0, 16: 0.6, 64: None}, "beam": 0.7, "official": 1 / 2
            "bfloat16": 0.6, "int8": 0.6}
 
 
-def prefixes(batch, seed=0):
-    return np.random.default_rng(seed).normal(size=(batch, real_size.PREFIX_DIM)).astype(
-        np.float32)
+def prefixes(batch, dim, seed=0):
+    return np.random.default_rng(seed).normal(size=(batch, dim)).astype(np.float32)
 
 
 def agreement(ours, reference):
@@ -47,9 +46,10 @@ class Sides:
         import torch
 
         self.tf, self.torch = tf, torch
-        self.reference, self.ours = real_size.clipcap_pair(seed=0)
+        self.reference, self.ours = clipcap_pair.clipcap_pair(ctx.sizes, seed=0)
         self.reference.to(ctx.torch_device)
         self.ctx = ctx
+        self.prefix_dim = ctx.sizes.prefix_dim
         self.weights = {}  # weights dtype -> the copy a ClipCapCaptioner would make
 
     def copy(self, weights_dtype):
@@ -66,7 +66,8 @@ class Sides:
         tf = self.tf
         function = self.ours.generate_function(config, jit_compile=True,
                                                weights=self.copy(weights_dtype))
-        prefix, seed = tf.constant(prefixes(batch)), tf.constant([0, 0], tf.int32)
+        prefix = tf.constant(prefixes(batch, self.prefix_dim))
+        seed = tf.constant([0, 0], tf.int32)
 
         def call():
             return function(prefix, seed).token_ids.numpy()[:, 0]
@@ -80,7 +81,8 @@ class Sides:
 
         def call():
             with torch.inference_mode(), self.ctx.autocast():
-                embeds = model.prefix_embeddings(torch.from_numpy(prefixes(batch)).to(device))
+                embeds = model.prefix_embeddings(
+                    torch.from_numpy(prefixes(batch, self.prefix_dim)).to(device))
                 out = model.gpt.generate(
                     inputs_embeds=embeds, attention_mask=torch.ones(
                         embeds.shape[:2], dtype=torch.long, device=device),
@@ -89,6 +91,11 @@ class Sides:
             return out.cpu().numpy()
         return call
 
+    def greedy_flops(self, batch):
+        context = self.ctx.sizes.prefix_length + MAX_LENGTH // 2
+        return batch * MAX_LENGTH * clipcap_pair.gpt2_flops_per_token(
+            self.reference.gpt.config, context)
+
     def official_fn(self, batch):
         from torch_clipcap import official_generate_greedy
         torch = self.torch
@@ -96,7 +103,7 @@ class Sides:
         def call():
             rows = []
             with torch.inference_mode(), self.ctx.autocast():
-                for x in prefixes(batch):
+                for x in prefixes(batch, self.prefix_dim):
                     embed = self.reference.prefix_embeddings(
                         torch.from_numpy(x[None]).to(self.ctx.torch_device))
                     rows.append(official_generate_greedy(self.reference, embed,
@@ -104,11 +111,6 @@ class Sides:
                                                          max_length=MAX_LENGTH))
             return np.array(rows)
         return call
-
-
-def greedy_flops(batch):
-    context = real_size.PREFIX_LENGTH + MAX_LENGTH // 2
-    return batch * MAX_LENGTH * real_size.gpt2_flops_per_token(context)
 
 
 def run(ctx, only=None):
@@ -129,7 +131,7 @@ def run(ctx, only=None):
             name, f"greedy, batch {batch}, vs HF generate (cache)", ours, ref,
             target=TARGETS["greedy"][batch], items=batch,
             checks={"token agreement": agreement(ours_ids, ref_ids)},
-            flops=greedy_flops(batch)))
+            flops=sides.greedy_flops(batch)))
     for batch in BEAM_BATCHES:
         name = f"beam5_b{batch}"
         if not wanted(name):
@@ -143,7 +145,7 @@ def run(ctx, only=None):
             name, f"beam {BEAM_SIZE}, batch {batch}, vs HF generate (cache)", ours, ref,
             target=TARGETS["beam"], items=batch,
             checks={"token agreement": agreement(ours_ids, ref_ids)},
-            flops=BEAM_SIZE * greedy_flops(batch)))
+            flops=BEAM_SIZE * sides.greedy_flops(batch)))
     if wanted("official_b16"):
         ref, ref_ids = ctx.time(sides.official_fn(OFFICIAL_BATCH))
         ours_ids = sides.ours_fn(sides.config("greedy"), OFFICIAL_BATCH)()
@@ -174,18 +176,10 @@ def weight_mode_row(ctx, sides, mode, name):
                 "batch 1": agreement(ours_ids, float_ids)})
 
 
-def main():
-    import torch
-
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--only", default=None)
-    args = parser.parse_args()
-    torch.set_num_threads(os.cpu_count())
-    rows = run(harness.Context(runs=args.runs),
-               only=None if args.only is None else args.only.split(","))
-    print(harness.markdown_table(rows))
+def only_option(parser):
+    parser.add_argument("--only", default=None, help="comma-separated row names")
+    return lambda args: {"only": None if args.only is None else args.only.split(",")}
 
 
 if __name__ == "__main__":
-    main()
+    harness.standalone(run, only_option)

@@ -1,5 +1,6 @@
-"""Random-weight models at the real sizes, built once in PyTorch and converted, so that the
-reference and tfcaption run the same weights on the same inputs.
+"""Random-weight ClipCap models at a run's sizes (``sizes.py``: GPT-2 124M and an MLP mapper
+from 512-d CLIP embeddings, or a smoke run's tiny ones), built once in PyTorch and converted,
+so that the reference and tfcaption run the same weights on the same inputs.
 
 The PyTorch ClipCap is ``unitest/torch_clipcap.py`` (the released module layout); its
 state dict goes through the same conversion as a released ``coco_weights.pt``.
@@ -12,22 +13,18 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if os.path.join(ROOT, "unitest") not in sys.path:
     sys.path.append(os.path.join(ROOT, "unitest"))
 
-PREFIX_LENGTH = 10
-PREFIX_DIM = 512  # CLIP ViT-B/32
 
-
-def torch_clipcap(seed=0, prefix_length=PREFIX_LENGTH, prefix_dim=PREFIX_DIM,
-                  mapping_type="mlp"):
-    """The official ClipCap module at its released size (GPT-2 124M, MLP mapper), random
-    weights from the library's own initialisers, in eval mode, attention on PyTorch's
-    default (SDPA) kernel."""
+def torch_clipcap(sizes, seed=0, mapping_type="mlp"):
+    """The official ClipCap module at ``sizes`` (GPT-2 from ``sizes.gpt2``, its other
+    settings GPT-2's: vocabulary 50257, dropout 0.1), random weights from the library's
+    own initialisers, in eval mode, attention on PyTorch's default (SDPA) kernel."""
     import torch
     from torch_clipcap import ClipCaptionModel
     from transformers import GPT2Config
 
     torch.manual_seed(seed)
-    model = ClipCaptionModel(prefix_length, prefix_size=prefix_dim, mapping_type=mapping_type,
-                             gpt_config=GPT2Config())
+    model = ClipCaptionModel(sizes.prefix_length, prefix_size=sizes.prefix_dim,
+                             mapping_type=mapping_type, gpt_config=GPT2Config(**sizes.gpt2))
     model.gpt.set_attn_implementation("sdpa")
     return model.eval()
 
@@ -53,13 +50,15 @@ def converted_clipcap(reference, normalize_prefix=False):
     return model
 
 
-def clipcap_pair(seed=0):
+def clipcap_pair(sizes, seed=0):
     """``(torch ClipCaptionModel, tfcaption ClipCapModel)`` with identical weights."""
-    reference = torch_clipcap(seed)
+    reference = torch_clipcap(sizes, seed)
     return reference, converted_clipcap(reference)
 
 
-def gpt2_flops_per_token(context, hidden=768, layers=12, vocab=50257):
-    """Forward multiply-adds x 2 of one GPT-2 token attending to ``context`` positions:
-    the dense layers (12 h^2 per layer), attention (2 h context per layer), the LM head."""
+def gpt2_flops_per_token(config, context):
+    """Forward multiply-adds x 2 of one token through the GPT-2 of ``config`` (a
+    ``GPT2Config``) attending to ``context`` positions: the dense layers (12 h^2 per layer),
+    attention (2 h context per layer), the LM head."""
+    hidden, layers, vocab = config.n_embd, config.n_layer, config.vocab_size
     return 2 * (layers * (12 * hidden * hidden + 2 * hidden * context) + hidden * vocab)

@@ -3,7 +3,7 @@ tokens, batch 16, AdamW lr 2e-5, weight decay 0.01): tfcaption's compiled Keras 
 (:class:`CaptionLmTrainer` compiled as ``clipcap_training.run`` compiles it, called through
 the train function ``fit`` uses) vs the official ClipCap ``train.py`` step in PyTorch.
 
-    python bench/clipcap_train_step.py [--runs=5]
+    python bench/clipcap_train_step.py [--runs=5] [--smoke]
 
 Both sides start from the same weights (the PyTorch model converted as a released checkpoint
 is) and train on the same batch: random CLIP prefixes, random caption ids in [1, 50257)
@@ -13,7 +13,8 @@ is the loss of that batch on both sides before any update, in a separate forward
 dropout off (eval mode), and the largest logit difference over the caption tokens; the
 losses of the first (timed, dropout on) steps are shown too. With ``bench/run.py
 --device=gpu`` both run on the GPU in bfloat16 mixed precision (the global Keras policy;
-``torch.autocast`` around the reference's forward and loss).
+``torch.autocast`` around the reference's forward and loss). ``--smoke`` trains a tiny GPT-2
+(``sizes.py``) instead.
 """
 
 import json
@@ -23,18 +24,18 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import clipcap_pair  # noqa: E402
 import harness  # noqa: E402
-import real_size  # noqa: E402
 
 BATCH = 16
 CAPTION_LENGTH = 20
 VOCAB = 50257
 TARGET = 0.6
-HPARAMS = os.path.join(real_size.ROOT, "hparams", "clipcap_mlp_coco.json")
+HPARAMS = os.path.join(clipcap_pair.ROOT, "hparams", "clipcap_mlp_coco.json")
 
 
-def train_step_flops(block_params, embedding_params, mapper_params, batch=BATCH,
-                     prefix_length=real_size.PREFIX_LENGTH, caption_length=CAPTION_LENGTH):
+def train_step_flops(block_params, embedding_params, mapper_params, prefix_length,
+                     batch=BATCH, caption_length=CAPTION_LENGTH):
     """About 6 x parameters x tokens (forward 2, backward 4 FLOPs per parameter and token)
     for one step, counting each parameter at the positions it is applied to: GPT-2's blocks
     (and final LayerNorm) at all ``prefix_length + caption_length`` positions, the tied
@@ -45,11 +46,11 @@ def train_step_flops(block_params, embedding_params, mapper_params, batch=BATCH,
     return 6 * batch * per_caption
 
 
-def batch_arrays(seed=0, batch=BATCH, length=CAPTION_LENGTH):
-    """``(prefix [B, 512] float32, token_ids [B, T] int32 with 0 after each caption,
+def batch_arrays(prefix_dim, seed=0, batch=BATCH, length=CAPTION_LENGTH):
+    """``(prefix [B, prefix_dim] float32, token_ids [B, T] int32 with 0 after each caption,
     padding_mask [B, T] bool)``; lengths vary from 5 to ``length`` (the first is full)."""
     rng = np.random.default_rng(seed)
-    prefix = rng.normal(size=(batch, real_size.PREFIX_DIM)).astype(np.float32)
+    prefix = rng.normal(size=(batch, prefix_dim)).astype(np.float32)
     lengths = rng.integers(5, length + 1, size=batch)
     lengths[0] = length
     mask = np.arange(length)[None, :] < lengths[:, None]
@@ -177,12 +178,13 @@ def flops_of(reference):
     blocks += sum(p.numel() for p in gpt.transformer.ln_f.parameters())
     embedding = gpt.transformer.wte.weight.numel()
     mapper = sum(p.numel() for p in reference.clip_project.parameters())
-    return train_step_flops(blocks, embedding, mapper)
+    return train_step_flops(blocks, embedding, mapper, reference.prefix_length)
 
 
 def run(ctx):
-    reference_model, ours_model = real_size.clipcap_pair(seed=0)
-    prefix, tokens, mask = batch_arrays()
+    sizes = ctx.sizes
+    reference_model, ours_model = clipcap_pair.clipcap_pair(sizes, seed=0)
+    prefix, tokens, mask = batch_arrays(sizes.prefix_dim)
     reference = Reference(ctx, reference_model, prefix, tokens, mask)
     ours = Ours(ours_model, prefix, tokens, mask)
     # before any update, dropout off
@@ -201,8 +203,8 @@ def run(ctx):
                                                         f"{reference.first_loss:.4f}",
               "traces": ours.traces()}
     return [harness.row(
-        "clipcap_train_step_b16", f"ClipCap training step (GPT-2 124M + MLP mapper, prefix "
-        f"{real_size.PREFIX_LENGTH} + {CAPTION_LENGTH} tokens, batch {BATCH}, AdamW, "
+        "clipcap_train_step_b16", f"ClipCap training step ({sizes.gpt2_label} + MLP mapper, "
+        f"prefix {sizes.prefix_length} + {CAPTION_LENGTH} tokens, batch {BATCH}, AdamW, "
         f"{ctx.precision}), vs the official PyTorch step", ours_timing, ref_timing,
         target=TARGET, items=BATCH, unit="captions", checks=checks,
         notes="Ours: CaptionLmTrainer compiled as clipcap_training.run compiles it "

@@ -1,12 +1,12 @@
 """JPEG decode + CLIP preprocessing throughput: tfcaption's tf.data pipeline vs a PIL loop.
 
-    python bench/data_pipeline.py [--num_images=256] [--runs=5]
+    python bench/data_pipeline.py [--num_images=256] [--runs=5] [--smoke]
 
 Both sides read the same JPEG files (640x480, like COCO) and produce the same
 224x224 CLIP-normalised float32 arrays (``bench/run.py`` runs it with the others).
+``--smoke`` reads fewer images (``sizes.py``).
 """
 
-import argparse
 import json
 import os
 import sys
@@ -57,11 +57,13 @@ def pil_clip(path, size=224):
     return (arr - CLIP_MEAN) / CLIP_STD
 
 
-def run(ctx, num_images=256, batch_size=32):
-    """One row: tfcaption's tf.data pipeline vs a PIL loop over the same JPEGs."""
+def run(ctx, num_images=None, batch_size=32):
+    """One row: tfcaption's tf.data pipeline vs a PIL loop over the same JPEGs
+    (``num_images``: the run's size by default)."""
     from tfcaption.data.caption_pipeline import CaptionPipeline
     from tfcaption.data.image_preprocessor import ImagePreprocessor
 
+    num_images = num_images or ctx.sizes.pipeline_images
     with tempfile.TemporaryDirectory(dir=ctx.scratch) as tmp:
         paths = make_images(tmp, num_images)
         pipe = CaptionPipeline(tmp, "test", mode="eval", preprocessor=ImagePreprocessor("clip"))
@@ -91,15 +93,12 @@ def run(ctx, num_images=256, batch_size=32):
         checks={"max abs diff vs PIL": round(max_diff, 4)})]
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--num_images", type=int, default=256)
-    parser.add_argument("--runs", type=int, default=5)
+def size_options(parser):
+    parser.add_argument("--num_images", type=int, default=None,
+                        help="JPEGs per call (default: the run's size, 256; 64 with --smoke)")
     parser.add_argument("--batch_size", type=int, default=32)
-    args = parser.parse_args()
-    rows = run(harness.Context(runs=args.runs), args.num_images, args.batch_size)
-    print(harness.markdown_table(rows))
+    return lambda args: {"num_images": args.num_images, "batch_size": args.batch_size}
 
 
 if __name__ == "__main__":
-    main()
+    harness.standalone(run, size_options)

@@ -9,8 +9,19 @@ import dataclasses
 import os
 import platform
 import statistics
+import sys
 import tempfile
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import sizes  # noqa: E402
+
+RUNS = 5  # timed calls per side
+SMOKE_RUNS = 1
+
+
+def default_runs(smoke):
+    return SMOKE_RUNS if smoke else RUNS
 
 
 def summarise(first_call_s, runs_s):
@@ -25,19 +36,25 @@ def summarise(first_call_s, runs_s):
 
 @dataclasses.dataclass
 class Context:
-    """What every benchmark gets: run count, device, threads and a scratch directory.
+    """What every benchmark gets: run count, device, threads, model sizes and a scratch
+    directory.
 
     ``device`` is ``"cpu"`` or ``"gpu"``; ``precision`` is ``"float32"`` or
-    ``"bfloat16"`` (the ``--device=gpu`` default).
+    ``"bfloat16"`` (the ``--device=gpu`` default); ``smoke`` builds the tiny models of
+    :data:`sizes.SMOKE` instead of the real ones.
     """
 
-    runs: int = 5
+    runs: int = RUNS
     warmup: int = 1
     device: str = "cpu"
     precision: str = "float32"
     threads: int = 0
     scratch: str = dataclasses.field(default_factory=lambda: tempfile.mkdtemp(prefix="bench"))
-    quick: bool = False
+    smoke: bool = False
+
+    @property
+    def sizes(self):
+        return sizes.sizes_of(self.smoke)
 
     def time(self, fn, runs=None, warmup=None, sync=None):
         """Calls ``fn()`` once (the first call: tracing and compilation), ``warmup - 1``
@@ -114,18 +131,29 @@ def matmul_peak(ctx, size=2048, runs=5):
     return 2 * size ** 3 / best
 
 
-def standalone(run):
-    """``main()`` of a benchmark module run on its own: ``--runs``, every core for both
-    frameworks, then the table and each row's timed runs and checks."""
+def standalone(run, add_options=None):
+    """``main()`` of a benchmark module run on its own: ``--runs``, ``--smoke``, every
+    core for both frameworks, then the table and each row's timed runs and checks.
+    ``add_options(parser)``, when given, adds the module's own flags and returns a function
+    from the parsed arguments to ``run``'s keyword arguments."""
     import argparse
 
     import torch
 
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--runs", type=int, default=5)
+    doc = (sys.modules[run.__module__].__doc__ or "").strip()
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0] or None)
+    parser.add_argument("--runs", type=int, default=None,
+                        help=f"timed calls per side (default {RUNS}; {SMOKE_RUNS} with --smoke)")
+    parser.add_argument("--smoke", action="store_true",
+                        help="tiny models (bench/sizes.py): the same work and checks in "
+                             "under a minute")
+    kwargs_of = add_options(parser) if add_options else (lambda args: {})
     args = parser.parse_args()
+    runs = default_runs(args.smoke) if args.runs is None else args.runs
+    if runs < 1:
+        parser.error("--runs must be >= 1")
     torch.set_num_threads(os.cpu_count())
-    rows = run(Context(runs=args.runs))
+    rows = run(Context(runs=runs, smoke=args.smoke), **kwargs_of(args))
     print(markdown_table(rows))
     for r in rows:
         rates = ""

@@ -1,7 +1,7 @@
 """Every benchmark against the PyTorch references, one table.
 
     python bench/run.py [--only=clipcap_decode,cgtgan_step] [--runs=5] [--threads=0]
-                        [--device=cpu|gpu] [--out=bench/results.json]
+                        [--device=cpu|gpu] [--smoke] [--out=bench/results.json]
 
 Each benchmark builds tfcaption and the reference at the real sizes with the same random
 weights, times both in one process on the same inputs (first call reported apart as the
@@ -18,6 +18,12 @@ and the command exits with status 1.
 
 ``--device=gpu`` runs both sides on the first GPU with bfloat16 mixed precision
 (``mixed_bfloat16`` for tfcaption, ``torch.autocast(bfloat16)`` for the reference).
+
+``--smoke`` runs every benchmark, with the same code, conversions and correctness checks,
+on tiny models (``sizes.py``) with one timed run per side (``--runs``) and one thread
+(``--threads``): a check that everything works and agrees, in a few minutes. The table's
+header and the JSON (``"smoke": true``) say so; its timings say nothing about the real
+sizes.
 """
 
 import argparse
@@ -31,24 +37,35 @@ import time
 
 BENCH = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, BENCH)
+import harness  # noqa: E402
 
 BENCHMARKS = ("clip_encode", "clipcap_decode", "clipcap_train_step", "cgtgan_step",
               "data_pipeline")
 PEAK = "matmul_peak"
+SMOKE_THREADS = 1  # tiny models gain nothing from more, and a smoke run often has neighbours
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", default=",".join(BENCHMARKS),
                         help=f"comma-separated subset of {', '.join(BENCHMARKS)}")
-    parser.add_argument("--runs", type=int, default=5, help="timed calls per side (>= 1)")
-    parser.add_argument("--threads", type=int, default=0,
-                        help="threads for both frameworks (0: every core)")
+    parser.add_argument("--runs", type=int, default=None,
+                        help=f"timed calls per side, >= 1 (default {harness.RUNS}; "
+                             f"{harness.SMOKE_RUNS} with --smoke)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="threads for both frameworks (0, the default: every core; "
+                             f"{SMOKE_THREADS} with --smoke)")
     parser.add_argument("--device", choices=("cpu", "gpu"), default="cpu")
+    parser.add_argument("--smoke", action="store_true",
+                        help="tiny models, one timed run: the same code and checks in minutes")
     parser.add_argument("--out", default=os.path.join(BENCH, "results.json"))
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--worker_out", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.runs is None:
+        args.runs = harness.default_runs(args.smoke)
+    if args.threads is None:
+        args.threads = SMOKE_THREADS if args.smoke else 0
     unknown = sorted(set(args.only.split(",")) - set(BENCHMARKS))
     if unknown:
         parser.error(f"unknown benchmark(s) {unknown}; known: {list(BENCHMARKS)}")
@@ -88,10 +105,8 @@ def precision_of(args):
 def worker(args):
     """The child process: the matmul peak or one benchmark's rows, as JSON."""
     threads = configure(args)
-    import harness
-
     ctx = harness.Context(runs=args.runs, device=args.device, precision=precision_of(args),
-                          threads=threads)
+                          threads=threads, smoke=args.smoke)
     if args.worker == PEAK:
         result = {"matmul_peak_flops": harness.matmul_peak(ctx), "machine": harness.machine()}
     else:
@@ -108,7 +123,7 @@ def in_child(name, args, scratch):
     out = os.path.join(scratch, f"{name}.json")
     argv = [sys.executable, os.path.abspath(__file__), f"--worker={name}",
             f"--worker_out={out}", f"--runs={args.runs}", f"--threads={args.threads}",
-            f"--device={args.device}"]
+            f"--device={args.device}"] + (["--smoke"] if args.smoke else [])
     status = subprocess.run(argv).returncode
     if status != 0 or not os.path.exists(out):
         print(f"{name} FAILED: its process exited with status {status}"
@@ -119,15 +134,15 @@ def in_child(name, args, scratch):
 
 
 def header_of(args, peak):
-    return (f"{args.device}, {precision_of(args)}, {threads_of(args)} threads for TensorFlow "
-            f"(intra-op) and PyTorch; {args.runs} timed runs per side after one untimed "
-            f"first call; measured matmul peak {peak / 1e9:.0f} GFLOP/s")
+    smoke = "SMOKE RUN (tiny models; not timings of the real sizes): " if args.smoke else ""
+    runs = f"{args.runs} timed run{'s' * (args.runs != 1)}"
+    return (f"{smoke}{args.device}, {precision_of(args)}, {threads_of(args)} threads for "
+            f"TensorFlow (intra-op) and PyTorch; {runs} per side after one untimed first "
+            f"call; measured matmul peak {peak / 1e9:.0f} GFLOP/s")
 
 
 def run_all(args, peak, scratch):
     """Each of ``--only`` in its own process, its table printed as it ends."""
-    import harness
-
     print(header_of(args, peak), flush=True)
     rows, durations, failed = [], {}, []
     for name in args.only.split(","):
@@ -146,8 +161,6 @@ def run_all(args, peak, scratch):
 def write_results(args, peak_result, rows, durations, failed):
     """The whole table printed, every run written to ``--out`` (atomically); exits 1 when a
     benchmark failed."""
-    import harness
-
     peak = peak_result["matmul_peak_flops"]
     header = header_of(args, peak)
     table = harness.markdown_table(rows, peak)
@@ -155,6 +168,7 @@ def write_results(args, peak_result, rows, durations, failed):
     result = {"command": " ".join(["python", "bench/run.py"] + sys.argv[1:]),
               "machine": peak_result["machine"], "threads": threads_of(args),
               "device": args.device, "precision": precision_of(args), "runs": args.runs,
+              "smoke": args.smoke, "sizes": harness.sizes.sizes_of(args.smoke).asdict(),
               "matmul_peak_flops": peak,
               "header": header, "seconds_per_benchmark": durations, "failed": failed,
               "rows": rows, "table": table}

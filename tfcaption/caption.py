@@ -19,6 +19,8 @@ model's input size), so huge photos need little memory; PNG, GIF and BMP are dec
 full size.
 """
 
+from tfcaption import console  # noqa: F401  (first: quiets TensorFlow before it loads)
+
 import json
 import sys
 

@@ -13,6 +13,8 @@ Transformer mapper and not for the MLP one, as the released checkpoints were tra
 Prints a one-line summary of what was converted.
 """
 
+from tfcaption import console  # noqa: F401  (first: quiets TensorFlow before it loads)
+
 import os
 
 from absl import app, flags

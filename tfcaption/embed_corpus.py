@@ -13,6 +13,8 @@ embeddings, the CLIP image features of ``--data`` (train/val/test) and, for each
 ``--temperature``. Rerunning reuses finished image features.
 """
 
+from tfcaption import console  # noqa: F401  (first: quiets TensorFlow before it loads)
+
 import json
 import os
 

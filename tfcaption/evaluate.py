@@ -10,12 +10,19 @@ Captions the split's images in batches (with a progress bar), then writes
   the unreadable images, which are skipped and counted);
 - ``--predictions`` (default ``OUT`` with ``.json`` replaced by ``.predictions.jsonl``):
   one ``{"image_id", "caption", "references"}`` per captioned image;
-- ``--markdown`` (default ``OUT`` with ``.md``): the report that is also printed.
+- ``--markdown`` (default ``OUT`` with ``.md``): the full markdown report.
+
+It prints a short summary: the key metrics, the time, a few sample captions and the
+files written (:mod:`tfcaption.evaluation.run_summary`). TensorFlow's logs and other
+packages' warnings are off unless ``-v 1`` (:mod:`tfcaption.console`).
 
 See :func:`tfcaption.evaluation.evaluate_model.evaluate_captioner`.
 """
 
+from tfcaption import console  # noqa: F401  (first: quiets TensorFlow before it loads)
+
 import sys
+import time
 
 from absl import app, flags
 
@@ -42,12 +49,13 @@ def main(argv):
     method, overrides = decoding_flags.decoding_overrides(FLAGS)
 
     from tfcaption.evaluation.evaluate_model import evaluate_captioner
-    from tfcaption.evaluation.evaluation_report import (default_report_paths,
-                                                        evaluation_markdown, write_evaluation)
+    from tfcaption.evaluation.evaluation_report import default_report_paths, write_evaluation
+    from tfcaption.evaluation.run_summary import run_summary, samples_from
     from tfcaption.models.load_captioner import load_captioner
 
     predictions_path, markdown_path = default_report_paths(FLAGS.out)
     spice = {"auto": "auto", "true": True, "false": False}[FLAGS.spice]
+    start = time.perf_counter()
     try:
         captioner = load_captioner(FLAGS.model)
         result = evaluate_captioner(captioner, FLAGS.data, FLAGS.split, method,
@@ -58,12 +66,14 @@ def main(argv):
         print(f"error: {error}", file=sys.stderr)
         return 1
     result.metrics["settings"]["model"] = FLAGS.model
-    written = write_evaluation(result, FLAGS.out, FLAGS.predictions or predictions_path,
-                               FLAGS.markdown or markdown_path)
+    predictions_path = FLAGS.predictions or predictions_path
+    markdown_path = FLAGS.markdown or markdown_path
+    written = write_evaluation(result, FLAGS.out, predictions_path, markdown_path)
+    files = [(FLAGS.out, "all metrics"), (predictions_path, "every caption"),
+             (markdown_path, "report")]
     print()
-    print(evaluation_markdown(written))
-    print(f"wrote {FLAGS.out}, {FLAGS.predictions or predictions_path} and "
-          f"{FLAGS.markdown or markdown_path}")
+    print(run_summary(written, samples_from(result.predictions, result.references), files,
+                      time.perf_counter() - start), end="")
 
 
 def run():

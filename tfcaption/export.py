@@ -17,6 +17,8 @@ call, but each new number of images in a request compiles once (seconds), and Te
 Serving runs it only with ``--xla_cpu_compilation_enabled=true`` (CPU).
 """
 
+from tfcaption import console  # noqa: F401  (first: quiets TensorFlow before it loads)
+
 import os
 import time
 

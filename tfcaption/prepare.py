@@ -7,6 +7,8 @@ Output: ``OUT/images/...``, ``OUT/captions.jsonl`` and ``OUT/prepare_report.json
 (kept and skipped counts; the same summary is printed).
 """
 
+from tfcaption import console  # noqa: F401  (first: quiets TensorFlow before it loads)
+
 import os
 
 from absl import app, flags

@@ -8,11 +8,19 @@ logs, the trained model dir and ``metrics.json``. Rerunning an interrupted run w
 same workdir resumes from its last finished epoch; rerunning a finished one prints its
 metrics without training again. A workdir is bound to its hparams: other settings need
 another workdir.
+
+It ends with a short summary (the key test metrics, final losses, time, a few sample
+captions and the files written; :mod:`tfcaption.evaluation.run_summary`); ``--json``
+prints the full metrics JSON (``metrics.json``) instead. TensorFlow's logs and other
+packages' warnings are off unless ``-v 1`` (:mod:`tfcaption.console`).
 """
+
+from tfcaption import console  # noqa: F401  (first: quiets TensorFlow before it loads)
 
 import json
 import logging
 import os
+import time
 
 from absl import app, flags
 
@@ -23,6 +31,8 @@ from tfcaption.models.families import trainer_module
 flags.DEFINE_string("hparams", None, "Path to an hparams JSON file.")
 flags.DEFINE_string("workdir", None, "Output directory (created; reused to resume).")
 flags.DEFINE_multi_string("set", [], "Override, as dotted.key=value (repeatable).")
+flags.DEFINE_bool("json", False, "Print the full metrics JSON (metrics.json) instead of "
+                  "the summary.")
 flags.mark_flags_as_required(["hparams", "workdir"])
 
 
@@ -73,8 +83,25 @@ def main(argv):
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     values = flags.FLAGS
     hparams = load_hparams(values.hparams, values.set)
+    finished = os.path.isfile(os.path.join(values.workdir, "metrics.json"))
+    start = time.perf_counter()
     metrics = train(hparams, values.workdir, source=values.hparams)
-    print(json.dumps(metrics, indent=2))
+    if values.json:
+        print(json.dumps(metrics, indent=2))
+        return
+    from tfcaption.evaluation.run_summary import heading, run_summary
+
+    workdir = values.workdir
+    files = [(os.path.join(workdir, name), what) for name, what in (
+        ("metrics.json", "all metrics"), ("predictions.jsonl", "every test caption"),
+        ("metrics.md", "report"), ("model", "model dir"))
+        if os.path.exists(os.path.join(workdir, name))]
+    title = heading(metrics)
+    if finished:
+        title = f"{workdir} is a finished run (not trained again). {title}"
+    print()
+    print(run_summary(metrics, metrics.get("samples", ()), files,
+                      None if finished else time.perf_counter() - start, title), end="")
 
 
 def run():

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 
 import keras
 import numpy as np
@@ -13,7 +14,7 @@ from tfcaption.hparams import apply_overrides, load_hparams
 from tfcaption.models.clipcap.cgtgan import corpus_embedding as ce
 from tfcaption.models.clipcap.clipcap_model_dir import load_clipcap
 from tfcaption.training.split_features import cache_split_features, eval_features
-from tfcaption.train import train
+from tfcaption.train import resolve, train
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HPARAMS = os.path.join(ROOT, "hparams")
@@ -134,28 +135,63 @@ def test_gan_hparams_errors_through_the_entry_point(init_run, shapes_dir, corpus
         train(bad, str(tmp_path / "bad2"))
 
 
-@pytest.mark.parametrize("section,key", [("model", "num_sample"), ("train", "g_lr"),
-                                         ("model.discriminator", "layers")])
-def test_unknown_gan_settings_are_named(section, key, tmp_path):
-    hparams = load_hparams(os.path.join(HPARAMS, "cgtgan_shapes.json"))
+@pytest.mark.parametrize("name,section,key,known", [
+    ("cgtgan_shapes", "model", "num_sample", "num_samples"),
+    ("cgtgan_shapes", "train", "g_lr", "g_learning_rate"),
+    ("cgtgan_shapes", "model.discriminator", "layers", "num_layers"),
+    ("cgtgan_init_shapes", "model.gpt2", "layers", "num_layers"),
+    ("cgtgan_init_shapes", "train", "g_learning_rate", "learning_rate")])
+def test_unknown_gan_settings_are_named(name, section, key, known, tmp_path):
+    path = os.path.join(HPARAMS, f"{name}.json")
+    hparams = load_hparams(path)
     node = hparams
     for part in section.split("."):
         node = node[part]
     node[key] = 1
-    with pytest.raises(ValueError, match=rf"unknown {section} setting\(s\) \['{key}'\]"):
-        train(hparams, str(tmp_path / "run"))
+    workdir = tmp_path / "run"
+    with pytest.raises(ValueError, match=rf"^{re.escape(path)}: unknown setting\(s\) "
+                                         rf"\['{section}.{key}'\]; known in {section}: "
+                                         rf"\[.*'{known}'.*\]$"):
+        train(hparams, str(workdir), source=path)
+    assert not workdir.exists()  # reported before any work
+
+
+def test_gan_optimizer_settings_fall_back_to_the_shared_ones():
+    from tfcaption.models.clipcap.cgtgan import cgtgan_training
+
+    path = os.path.join(HPARAMS, "cgtgan_shapes.json")
+    trainer, filled = resolve(load_hparams(path), path)
+    assert trainer is cgtgan_training
+    train_settings = filled["train"]
+    assert train_settings["g_clipnorm"] is None and train_settings["clipnorm"] == 1.0
+    optimizers = cgtgan_training.optimizer_settings(train_settings)
+    assert "g_clipnorm" not in optimizers and optimizers["clipnorm"] == 1.0
+    assert (optimizers["g_learning_rate"], optimizers["d_learning_rate"]) == (1e-5, 1e-4)
+    bad = json.loads(json.dumps(filled))
+    bad["train"]["d_learning_rate"] = None
+    with pytest.raises(ValueError, match=rf"^{re.escape(path)}: train.d_learning_rate \(or "
+                                         rf"train.learning_rate\) is required$"):
+        cgtgan_training.validate(bad, path)
+    bad["train"]["learning_rate"] = 1e-4  # the shared rate serves both
+    cgtgan_training.validate(bad, path)
+    bad["train"]["distribute"] = "tpu"
+    with pytest.raises(ValueError, match=rf"^{re.escape(path)}: train.distribute 'tpu'"):
+        cgtgan_training.validate(bad, path)
+    bad = json.loads(json.dumps(filled))
+    bad["model"]["discriminator"]["num_heads"] = None
+    with pytest.raises(ValueError, match=r"needs a RoBERTa config; missing \['num_heads'\]"):
+        cgtgan_training.validate(bad, path)
 
 
 @pytest.mark.parametrize("name", ["cgtgan_init_shapes", "cgtgan_init_coco", "cgtgan_shapes",
                                   "cgtgan_coco_inuic", "cgtgan_coco_gcc"])
 def test_hparams_files_are_complete(name):
-    hparams = load_hparams(os.path.join(HPARAMS, f"{name}.json"))
+    path = os.path.join(HPARAMS, f"{name}.json")
+    hparams = load_hparams(path)
     assert "python -m tfcaption.train" in hparams["description"]
     assert hparams["model"]["type"] == ("clipcap_text" if "init" in name else "cgtgan")
-    if hparams["model"]["type"] == "cgtgan":
-        from tfcaption.models.clipcap.cgtgan.cgtgan_training import check_settings
-
-        check_settings(hparams)  # no unknown key
+    trainer, filled = resolve(hparams, path)  # no unknown key, none missing, types right
+    trainer.validate(filled, path)
 
 
 def test_coco_recipes_follow_the_reference_settings():

@@ -7,7 +7,7 @@ import pytest
 
 from tfcaption.backbones.clip_loader import load_clip
 from tfcaption.hparams import apply_overrides, load_hparams
-from tfcaption.train import train
+from tfcaption.train import resolve, train
 
 HPARAMS = os.path.join(os.path.dirname(__file__), "..", "hparams", "clip_shapes.json")
 
@@ -89,7 +89,11 @@ def test_train_entry_point_writes_resolved_hparams(shapes_dir, tmp_path):
     hparams = _tiny(shapes_dir, epochs=1, model=TINY_VIT)  # the ViT image tower trains too
     workdir = str(tmp_path / "run")
     metrics = train(hparams, workdir)
-    assert json.load(open(os.path.join(workdir, "hparams.json"))) == hparams
+    resolved = json.load(open(os.path.join(workdir, "hparams.json")))
+    assert resolved == resolve(hparams)[1]  # every default written out
+    assert resolved["model"]["vision_type"] == "vit" and resolved["model"]["vision_width"] is None
+    for section in ("model", "data", "tokenizer", "train"):
+        assert {k: resolved[section][k] for k in hparams[section]} == hparams[section]
     stamp = os.path.getmtime(os.path.join(workdir, "model", "model.weights.h5"))
     assert train(hparams, workdir) == metrics  # a finished run is not trained again
     assert os.path.getmtime(os.path.join(workdir, "model", "model.weights.h5")) == stamp
@@ -151,3 +155,25 @@ def test_model_settings_are_checked_per_image_tower():
                              _Tok())
     with pytest.raises(ValueError, match="model.vision_type 'cnn'"):
         clip_model_arguments(dict(TINY_RESNET, vision_type="cnn"), _Tok())
+
+
+def test_model_settings_are_checked_per_image_tower_after_defaults(tmp_path):
+    """Resolved hparams hold every tower's keys (null when not given): the check of the
+    tower's keys runs before any work, naming the file."""
+    from tfcaption.models.clip import clip_training
+
+    hparams = load_hparams(HPARAMS)
+    trainer, filled = resolve(hparams, HPARAMS)
+    assert trainer is clip_training
+    assert filled["model"]["patch_size"] is None
+    trainer.validate(filled, HPARAMS)
+    bad = apply_overrides(hparams, ["model.vision_width=null"])
+    with pytest.raises(ValueError, match=r"missing \['vision_width'\]; a resnet CLIP takes"):
+        train(bad, str(tmp_path / "run"))
+    bad["model"]["vision_width"] = 16
+    bad["model"]["patch_size"] = 8
+    with pytest.raises(ValueError, match=r"unknown \['patch_size'\], missing \[\]; a resnet"):
+        trainer.validate(resolve(bad, HPARAMS)[1], HPARAMS)
+    with pytest.raises(ValueError, match=r"clip_shapes.json: model.vision_type 'cnn'"):
+        trainer.validate(resolve(apply_overrides(hparams, ["model.vision_type=cnn"]),
+                                 HPARAMS)[1], HPARAMS)

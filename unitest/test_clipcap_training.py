@@ -78,10 +78,12 @@ def test_train_entry_point_runs_clipcap(shapes_dir, tmp_path):
     hparams = _tiny(shapes_dir, epochs=1)
     metrics = train(hparams, str(tmp_path / "run"))
     assert metrics == json.load(open(tmp_path / "run" / "metrics.json"))
-    with pytest.raises(ValueError, match=r"unknown model setting\(s\) \['prefix_len'\]"):
+    with pytest.raises(ValueError, match=r"^hparams: unknown setting\(s\) "
+                                         r"\['model.prefix_len'\]; known in model: "):
         bad = json.loads(json.dumps(hparams))
         bad["model"]["prefix_len"] = 3
         train(bad, str(tmp_path / "other"))
+    assert not (tmp_path / "other").exists()  # reported before any work
 
 
 @pytest.mark.parametrize("name", ["clipcap_shapes", "clipcap_mlp_coco",

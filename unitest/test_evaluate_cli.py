@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -74,9 +75,25 @@ def test_evaluate_writes_metrics_predictions_and_markdown(model_dir, data_dir, t
 
     markdown = open(str(tmp_path / "report" / "eval_test.md")).read()
     assert markdown == evaluation_markdown(metrics)
-    assert markdown in res.stdout
     assert f"| CIDEr | {metrics['coco']['CIDEr']:.4f} |" in markdown
     assert "### Unreadable images (skipped)" in markdown and bad["error"] in markdown
+
+    # what it prints: the summary (key metrics, time, samples, files), not the report
+    assert "### " not in res.stdout
+    assert (f"Split test of {data_dir}: 7 images, greedy decoding (1 unreadable images "
+            f"skipped)\n") in res.stdout
+    for label, value in (("BLEU-4", metrics["coco"]["Bleu_4"]),
+                         ("METEOR", metrics["coco"]["METEOR"]),
+                         ("CIDEr-D", metrics["coco"]["CIDEr"]),
+                         ("CLIPScore", clip["CLIPScore"]),
+                         ("shapes all_correct", metrics["shapes"]["all_correct"]),
+                         ("shapes object_recall", metrics["shapes"]["object_recall"])):
+        assert re.search(rf"^  {label} +{value:.4f}$", res.stdout, flags=re.M), label
+    assert re.search(r"^  time +(\d+ min )?\d+ s$", res.stdout, flags=re.M), res.stdout
+    for p in predictions[:5]:
+        assert f"  {p['image_id']}  {p['caption']}\n" in res.stdout
+        assert f"(reference: {p['references'][0]})\n" in res.stdout
+    assert f"Wrote {out} (all metrics), " in res.stdout and "eval_test.md (report)" in res.stdout
 
 
 @pytest.fixture(scope="module")

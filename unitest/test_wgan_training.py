@@ -3,16 +3,17 @@ resume, model dir, evaluation; and the hparams checks."""
 
 import json
 import os
+import re
 
 import keras
 import numpy as np
 import pytest
 
-from tfcaption.hparams import apply_overrides, load_hparams
+from tfcaption.hparams import apply_overrides, check_hparams, load_hparams
 from tfcaption.models.load_captioner import load_captioner
 from tfcaption.models.wgan import wgan_training
 from tfcaption.models.wgan.gru_captioner import GruCaptioner
-from tfcaption.models.wgan.wgan_settings import check_settings
+from tfcaption.models.wgan.wgan_settings import SETTINGS, validate
 from tfcaption.train import train
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -105,7 +106,7 @@ def test_trains_resumes_saves_and_evaluates(shapes_dir, tmp_path):
 
 def test_glove_initialises_both_embeddings(shapes_dir, tmp_path):
     vectors = _glove(str(tmp_path / "g.txt"), ["red", "circle"], 6)
-    hparams = check_settings(_hparams(shapes_dir, str(tmp_path / "g.txt")))
+    hparams = check_hparams(_hparams(shapes_dir, str(tmp_path / "g.txt")), SETTINGS)
     vocabulary = wgan_training.build_vocabulary(hparams, str(tmp_path))
     generator, critic = wgan_training.build_networks(hparams, vocabulary, 64)
     for word in ("red", "circle"):
@@ -116,20 +117,53 @@ def test_glove_initialises_both_embeddings(shapes_dir, tmp_path):
     assert not np.allclose(generator.embeddings.numpy()[vocabulary.token_to_id("a")], 0.0)
 
 
-@pytest.mark.parametrize("section,key", [("model", "hidden"), ("train", "ncritic"),
-                                         ("data", "max_captions")])
-def test_unknown_settings_are_named(section, key, tmp_path):
-    hparams = load_hparams(os.path.join(HPARAMS, "wgan_shapes.json"))
+@pytest.mark.parametrize("section,key,known", [("model", "hidden", "hidden_dim"),
+                                               ("train", "ncritic", "n_critic"),
+                                               ("data", "max_captions", "max_train_captions"),
+                                               ("eval", "beam", "decoding")])
+def test_unknown_settings_are_named(section, key, known, tmp_path):
+    path = os.path.join(HPARAMS, "wgan_shapes.json")
+    hparams = load_hparams(path)
     hparams[section][key] = 1
-    with pytest.raises(ValueError, match=rf"unknown {section} setting\(s\) \['{key}'\]"):
-        train(hparams, str(tmp_path / "run"))
+    workdir = tmp_path / "run"
+    with pytest.raises(ValueError, match=rf"^{re.escape(path)}: unknown setting\(s\) "
+                                         rf"\['{section}.{key}'\]; known in {section}: "
+                                         rf"\[.*'{known}'.*\]$"):
+        train(hparams, str(workdir), source=path)
+    assert not workdir.exists()  # reported before any work
 
 
 def test_bad_values_are_named(tmp_path):
-    hparams = load_hparams(os.path.join(HPARAMS, "wgan_shapes.json"))
+    path = os.path.join(HPARAMS, "wgan_shapes.json")
+    hparams = load_hparams(path)
     hparams["train"]["n_critic"] = 0
     with pytest.raises(ValueError, match="train.n_critic must be a positive int, got 0"):
         train(hparams, str(tmp_path / "run"))
+    filled = check_hparams(hparams, SETTINGS, path)
+    with pytest.raises(ValueError, match=rf"^{re.escape(path)}: train.n_critic must be a "
+                                         rf"positive int, got 0$"):
+        validate(filled, path)
+    good = check_hparams(load_hparams(path), SETTINGS, path)
+    validate(good, path)
+    for changes, message in (
+            ({"model": {"vocabulary_size": 4}}, r"model.vocabulary_size must be >= 5"),
+            ({"model": {"max_length": 0}}, r"model.max_length must be a positive int, got 0"),
+            ({"train": {"epochs": -1}}, r"train.epochs must be an int >= 0, got -1"),
+            ({"train": {"epochs": 0, "pretrain_epochs": 0}},
+             "train.epochs and train.pretrain_epochs are both 0: nothing to train"),
+            ({"data": {"dir": ""}}, r"data.dir is required")):
+        bad = json.loads(json.dumps(good))
+        for section, values in changes.items():
+            bad[section].update(values)
+        with pytest.raises(ValueError, match=rf"^{re.escape(path)}: {message}"):
+            validate(bad, path)
+    with pytest.raises(ValueError, match=rf"^{re.escape(path)}: train.n_critic must be an "
+                                         rf"integer \(default 9\), got 'two'$"):
+        check_hparams(apply_overrides(hparams, ["train.n_critic=two"]), SETTINGS, path)
+    missing = json.loads(json.dumps(hparams))
+    del missing["data"]["dir"]
+    with pytest.raises(ValueError, match=rf"^{re.escape(path)}: missing setting 'data.dir'$"):
+        train(missing, str(tmp_path / "run"), source=path)
 
 
 def test_limit_captions_keeps_the_first_captions():
@@ -145,7 +179,10 @@ def test_hparams_files_are_complete(name):
     hparams = load_hparams(os.path.join(HPARAMS, f"{name}.json"))
     assert "python -m tfcaption.train" in hparams["description"]
     before = json.loads(json.dumps(hparams))
-    assert check_settings(hparams) == before  # every setting written out, none unknown
+    path = os.path.join(HPARAMS, f"{name}.json")
+    filled = check_hparams(hparams, SETTINGS, path)
+    assert filled == before  # every setting written out, none unknown
+    validate(filled, path)
 
 
 def test_coco_recipe_follows_the_reference_settings():

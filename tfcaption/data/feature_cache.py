@@ -103,7 +103,8 @@ class FeatureCache:
                     writer.write(example.SerializeToString())
                 written += int(feats.shape[0])
                 progbar.add(int(feats.shape[0]))
-        progbar.add(len(records) - written)  # undecodable images, left out
+        if written < len(records):  # undecodable images, left out (a finished bar reprints)
+            progbar.add(len(records) - written)
         os.replace(tmp, path)
         return written, spec
 

@@ -12,8 +12,12 @@ pycocoevalcap does for ``"\\n"``), so results equal pycocoevalcap's wherever its
 line matching is right.
 """
 
+import contextlib
 import os
+import re
 import shutil
+import sys
+import tempfile
 from typing import Dict, Hashable, List, Mapping
 
 from pycocoevalcap.tokenizer import ptbtokenizer
@@ -41,13 +45,44 @@ def check_java() -> None:
                            f"{folder}, which is not writable")
 
 
+# The line the Java tokenizer writes on the stderr it inherits after every run.
+_STATISTICS = re.compile(r"PTBTokenizer tokenized \d+ tokens at [\d.]+ tokens per second\.")
+
+
+@contextlib.contextmanager
+def _without_java_statistics():
+    """Captures file descriptor 2 for the block, then passes on what was written there
+    except the tokenizer's statistics line (Java errors still show)."""
+    sys.stderr.flush()
+    try:
+        saved = os.dup(2)
+    except OSError:  # no stderr to filter
+        yield
+        return
+    with tempfile.TemporaryFile() as capture:
+        os.dup2(capture.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            capture.seek(0)
+            lines = capture.read().decode(errors="replace").splitlines(keepends=True)
+            rest = "".join(x for x in lines if not _STATISTICS.fullmatch(x.strip()))
+            if rest:
+                sys.stderr.write(rest)
+                sys.stderr.flush()
+
+
 def ptb_tokenize(captions: Mapping[Hashable, List[str]]) -> Dict[Hashable, List[str]]:
     """``{id: [caption, ...]}`` -> ``{id: [tokenised caption, ...]}`` (same ids, order
     and counts): lower-cased, PTB-tokenised, tokens joined by single spaces,
     punctuation tokens removed, exactly as pycocoevalcap's ``PTBTokenizer``."""
     check_java()
     inputs = {k: [{"caption": one_line(c)} for c in v] for k, v in captions.items()}
-    out = PTBTokenizer().tokenize(inputs)
+    with _without_java_statistics():
+        out = PTBTokenizer().tokenize(inputs)
     for k, v in captions.items():
         got = len(out.get(k, ()))
         if got != len(v):

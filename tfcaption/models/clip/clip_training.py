@@ -156,7 +156,8 @@ def run(hparams, workdir, extra_callbacks=()):
     model.optimizer.build(model.trainable_variables)
     callbacks = run_callbacks(workdir) + list(extra_callbacks)
     history = model.fit(train_ds, validation_data=val_ds, epochs=train["epochs"],
-                        callbacks=callbacks, verbose=train["verbose"])
+                        callbacks=callbacks, verbose=train["verbose"],
+                        shuffle=False)  # the pipeline shuffles
     metrics = evaluate_retrieval(clip, tokenizer, preprocessor, hparams["data"]["dir"],
                                  hparams["data"]["test_split"],
                                  hparams["model"]["max_sequence_length"])

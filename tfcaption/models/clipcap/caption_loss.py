@@ -17,7 +17,11 @@ def caption_loss(logits, token_ids, padding_mask):
     logits = tf.cast(logits, tf.float32)
     token_ids = tf.cast(token_ids, tf.int32)
     weights = tf.cast(padding_mask, tf.float32)
-    per_token = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=token_ids, logits=logits)
+    # Rank-2 logits: for [B, L, V] with an unknown B, TensorFlow adds a shape Assert that
+    # XLA cannot compile ("Ignoring Assert operator").
+    per_token = tf.reshape(tf.nn.sparse_softmax_cross_entropy_with_logits(
+        labels=tf.reshape(token_ids, [-1]),
+        logits=tf.reshape(logits, [-1, tf.shape(logits)[-1]])), tf.shape(token_ids))
     count = tf.reduce_sum(weights)
     loss = tf.math.divide_no_nan(tf.reduce_sum(per_token * weights), count)
     hits = tf.cast(tf.equal(tf.argmax(logits, -1, output_type=tf.int32), token_ids), tf.float32)

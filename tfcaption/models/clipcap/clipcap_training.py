@@ -98,7 +98,8 @@ def run(hparams, workdir, extra_callbacks=()):
                              sample_ids, sample_refs, every=train["sample_every"])
     callbacks = run_callbacks(workdir) + [samples] + list(extra_callbacks)
     history = trainer.fit(train_ds, validation_data=val_ds, epochs=train["epochs"],
-                          callbacks=callbacks, verbose=train["verbose"])
+                          callbacks=callbacks, verbose=train["verbose"],
+                          shuffle=False)  # the pipeline shuffles
 
     save_clipcap(captioner, os.path.join(workdir, "model"))
     result = evaluate_test_split(captioner, hparams, verbose=1 if train["verbose"] else 0)

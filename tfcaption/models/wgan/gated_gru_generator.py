@@ -4,19 +4,14 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from tfcaption.models.wgan.step_dropout import step_dropout_masks
+from tfcaption.models.wgan.image_gated_gru import ImageGatedGru
 
 
 @keras.saving.register_keras_serializable(package="tfcaption")
-class GatedGruGenerator(keras.Model):
-    """Word embedding → GRUCell → dropout → ``* tanh(Dense(image feature))`` → GRUCell →
-    Dense(embedding_dim, tanh) → Dense(vocabulary_size) (logits; softmax gives the
-    next-word distribution).
-
-    One recurrent state ``h`` (zero at the start) runs through both cells: the first
-    cell reads the word and ``h``; the second reads the gated output of the first and
-    takes the first cell's (undropped) output as its previous state; its output is the
-    next ``h`` (a stacked conditional GRU, as the reference).
+class GatedGruGenerator(ImageGatedGru):
+    """The :class:`ImageGatedGru` core with a ``tanh`` image gate → Dense(embedding_dim,
+    tanh) → Dense(vocabulary_size) (logits; softmax gives the next-word distribution).
+    The recurrent state ``h`` is zero at the start.
 
     ``call({"features" [B, F], "token_ids" [B, T]})`` runs teacher-forced over the ``T``
     input tokens (``<start> w1 … w_{T-1}``) in one ``tf.while_loop`` (a symbolic loop
@@ -35,59 +30,30 @@ class GatedGruGenerator(keras.Model):
 
     def __init__(self, vocabulary_size, feature_dim=2048, embedding_dim=300, hidden_dim=256,
                  dropout=0.5, **kwargs):
-        super().__init__(**kwargs)
-        self.vocabulary_size = int(vocabulary_size)
-        self.feature_dim = int(feature_dim)
-        self.embedding_dim = int(embedding_dim)
-        self.hidden_dim = int(hidden_dim)
-        self.dropout = float(dropout)
-        self.embedding = keras.layers.Embedding(self.vocabulary_size, self.embedding_dim,
-                                                name="embedding")
-        self.gru1 = keras.layers.GRUCell(self.hidden_dim, name="gru1")
-        self.dropout_layer = keras.layers.Dropout(self.dropout, name="dropout")
-        self.image_gate = keras.layers.Dense(self.hidden_dim, activation="tanh",
-                                             name="image_gate")
-        self.gru2 = keras.layers.GRUCell(self.hidden_dim, name="gru2")
+        super().__init__(vocabulary_size, feature_dim, embedding_dim, hidden_dim, dropout,
+                         "tanh", **kwargs)
         self.to_embedding = keras.layers.Dense(self.embedding_dim, activation="tanh",
                                                name="to_embedding")
         self.to_logits = keras.layers.Dense(self.vocabulary_size, name="to_logits")
-        self.embedding.build((None,))
-        self.gru1.build((None, self.embedding_dim))
-        self.image_gate.build((None, self.feature_dim))
-        self.gru2.build((None, self.hidden_dim))
         self.to_embedding.build((None, self.hidden_dim))
         self.to_logits.build((None, self.embedding_dim))
         self.built = True
-
-    @property
-    def embeddings(self):
-        """The word embedding matrix ``[V, embedding_dim]``."""
-        return self.embedding.embeddings
 
     def initial_state(self, features):
         """``{"h", "gate"}`` for a batch of image features ``[B, F]``."""
         features = ops.cast(features, self.compute_dtype)
         zeros = ops.zeros((ops.shape(features)[0], self.hidden_dim), self.compute_dtype)
-        return {"h": zeros, "gate": self.image_gate(features)}
+        return {"h": zeros, "gate": self.gate(features)}
 
     def embedded_step(self, inputs, state, mask=None):
         """One step from input vectors ``[N, embedding_dim]`` -> (logits ``[N, V]``, state);
         ``mask`` is the dropout keep-mask of this step (None: no dropout)."""
-        h1, _ = self.gru1(inputs, [state["h"]])
-        gated = (h1 if mask is None else h1 * mask) * state["gate"]
-        h2, _ = self.gru2(gated, [h1])
+        h2 = self.gated_step(inputs, state["h"], state["gate"], mask)
         return self.to_logits(self.to_embedding(h2)), {"h": h2, "gate": state["gate"]}
 
     def step(self, token_ids, state):
         """One inference step from token ids ``[N]`` -> (logits ``[N, V]``, state)."""
         return self.embedded_step(self.embedding(token_ids), state)
-
-    def dropout_masks(self, steps, batch, training):
-        """Keep-masks ``[steps, batch, hidden]`` for the dropout after the first cell, or
-        None (see :func:`step_dropout_masks`)."""
-        return step_dropout_masks(self.dropout_layer,
-                                  (steps, batch, self.hidden_dim), self.compute_dtype,
-                                  training)
 
     def call(self, inputs, training=None):
         """Teacher-forced logits ``[B, T, V]``, one ``tf.while_loop`` over the steps."""
@@ -121,10 +87,3 @@ class GatedGruGenerator(keras.Model):
         the GRU state is the whole history)."""
         del index
         return self.step(token_ids, cache)
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(vocabulary_size=self.vocabulary_size, feature_dim=self.feature_dim,
-                      embedding_dim=self.embedding_dim, hidden_dim=self.hidden_dim,
-                      dropout=self.dropout)
-        return config

@@ -4,7 +4,7 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from tfcaption.models.wgan.step_dropout import step_dropout_masks
+from tfcaption.models.wgan.image_gated_gru import ImageGatedGru
 
 
 def soft_embed(distributions, embeddings):
@@ -14,12 +14,11 @@ def soft_embed(distributions, embeddings):
 
 
 @keras.saving.register_keras_serializable(package="tfcaption")
-class GruCritic(keras.Model):
+class GruCritic(ImageGatedGru):
     """Scores (image, caption) pairs with one unbounded real number (Wasserstein critic).
 
-    Word vectors → GRUCell → dropout → ``* relu(Dense(image feature))`` → GRUCell, with
-    one recurrent state as in :class:`GatedGruGenerator` (zero at the start); the state
-    after the last step → Dense(1) (``score_activation`` None: an unbounded score; the
+    The :class:`ImageGatedGru` core with a ``relu`` image gate (zero state at the
+    start); the state after the last step → Dense(1) (``score_activation`` None: an unbounded score; the
     reference code puts a sigmoid there, ``"sigmoid"``). The critic has its own
     embedding table.
 
@@ -40,31 +39,12 @@ class GruCritic(keras.Model):
 
     def __init__(self, vocabulary_size, feature_dim=2048, embedding_dim=300, hidden_dim=256,
                  dropout=0.0, score_activation=None, **kwargs):
-        super().__init__(**kwargs)
-        self.vocabulary_size = int(vocabulary_size)
-        self.feature_dim = int(feature_dim)
-        self.embedding_dim = int(embedding_dim)
-        self.hidden_dim = int(hidden_dim)
-        self.dropout = float(dropout)
+        super().__init__(vocabulary_size, feature_dim, embedding_dim, hidden_dim, dropout,
+                         "relu", **kwargs)
         self.score_activation = score_activation
-        self.embedding = keras.layers.Embedding(self.vocabulary_size, self.embedding_dim,
-                                                name="embedding")
-        self.gru1 = keras.layers.GRUCell(self.hidden_dim, name="gru1")
-        self.dropout_layer = keras.layers.Dropout(self.dropout, name="dropout")
-        self.image_gate = keras.layers.Dense(self.hidden_dim, activation="relu",
-                                             name="image_gate")
-        self.gru2 = keras.layers.GRUCell(self.hidden_dim, name="gru2")
         self.score = keras.layers.Dense(1, activation=score_activation, name="score")
-        self.embedding.build((None,))
-        self.gru1.build((None, self.embedding_dim))
-        self.image_gate.build((None, self.feature_dim))
-        self.gru2.build((None, self.hidden_dim))
         self.score.build((None, self.hidden_dim))
         self.built = True
-
-    @property
-    def embeddings(self):
-        return self.embedding.embeddings
 
     def embed(self, sequence):
         """Token ids ``[B, T]`` or distributions ``[B, T, V]`` -> word vectors ``[B, T, E]``."""
@@ -76,24 +56,20 @@ class GruCritic(keras.Model):
                          f"[B, T, {self.vocabulary_size}], got shape {tuple(sequence.shape)}")
 
     def call(self, inputs, training=None):
-        features = ops.cast(inputs["features"], self.compute_dtype)
         words = self.embed(inputs["sequence"])
         steps = words.shape[1]
         if steps is None:
             raise ValueError("GruCritic needs a static sequence length")
-        gate = self.image_gate(features)
-        batch = tf.shape(features)[0]
+        gate = self.gate(inputs["features"])
+        batch = tf.shape(gate)[0]
         mask = inputs.get("padding_mask")
         mask = (tf.ones([steps, batch], tf.bool) if mask is None
                 else tf.transpose(tf.cast(mask, tf.bool), [1, 0]))
         words = tf.transpose(words, [1, 0, 2])
-        keep = step_dropout_masks(self.dropout_layer,
-                                  (steps, batch, self.hidden_dim), self.compute_dtype,
-                                  training)
+        keep = self.dropout_masks(steps, batch, training)
 
         def body(t, h):
-            h1, _ = self.gru1(words[t], [h])
-            h2, _ = self.gru2((h1 if keep is None else h1 * keep[t]) * gate, [h1])
+            h2 = self.gated_step(words[t], h, gate, None if keep is None else keep[t])
             return t + 1, tf.where(mask[t][:, None], h2, h)
 
         h = tf.zeros([batch, self.hidden_dim], self.compute_dtype)
@@ -103,7 +79,5 @@ class GruCritic(keras.Model):
 
     def get_config(self):
         config = super().get_config()
-        config.update(vocabulary_size=self.vocabulary_size, feature_dim=self.feature_dim,
-                      embedding_dim=self.embedding_dim, hidden_dim=self.hidden_dim,
-                      dropout=self.dropout, score_activation=self.score_activation)
+        config.update(score_activation=self.score_activation)
         return config

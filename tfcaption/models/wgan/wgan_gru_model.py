@@ -4,6 +4,7 @@ import keras
 import tensorflow as tf
 
 from tfcaption.models.wgan import wgan_losses
+from tfcaption.training.gan_model import GanModel
 from tfcaption.models.wgan.gated_gru_generator import GatedGruGenerator  # noqa: F401
 from tfcaption.models.wgan.gru_critic import GruCritic  # noqa: F401  (both registered)
 
@@ -14,7 +15,7 @@ ADVERSARIAL_METRICS = ("d_loss", "g_loss", "gp", "wasserstein", "mle_loss", "tem
 
 
 @keras.saving.register_keras_serializable(package="tfcaption")
-class WganGruModel(keras.Model):
+class WganGruModel(GanModel):
     """The WGAN-GP recipe around a :class:`GatedGruGenerator` and a :class:`GruCritic`.
 
     A batch is ``{"features" [B, F], "token_ids" [B, T + 1], "padding_mask" [B, T + 1]}``:
@@ -40,15 +41,15 @@ class WganGruModel(keras.Model):
     ``mode="mle"``: each ``train_step`` is one generator update on the cross-entropy only
     (pre-training); the critic is untouched.
 
-    Random draws come from ``(seed, optimizer iterations)``, so a resumed run draws what
-    the uninterrupted run would have.
+    Random draws come from ``(seed, optimizer iterations)`` (:meth:`GanModel.noise_seed`),
+    so a resumed run draws what the uninterrupted run would have. The critic is the
+    :class:`GanModel`'s ``discriminator`` (``critic`` is the same network).
     """
 
     def __init__(self, generator, critic, mode="adversarial", n_critic=9, gp_weight=10.0,
                  gp_epsilon=1e-5, supervised_weight=0.0, fake_input="softmax",
                  gumbel_start=1.0, gumbel_end=0.1, gumbel_steps=1000, jit_compile=True,
                  seed=0, **kwargs):
-        super().__init__(**kwargs)
         if mode not in MODES:
             raise ValueError(f"mode {mode!r} is not one of {MODES}")
         if fake_input not in FAKE_INPUTS:
@@ -61,8 +62,11 @@ class WganGruModel(keras.Model):
         if generator.vocabulary_size != critic.vocabulary_size:
             raise ValueError(f"the generator has {generator.vocabulary_size} words but the "
                              f"critic {critic.vocabulary_size}")
-        self.generator = generator
-        self.critic = critic
+        names = ADVERSARIAL_METRICS if mode == "adversarial" else ("mle_loss",)
+        if fake_input != "gumbel":
+            names = tuple(n for n in names if n != "temperature")
+        super().__init__(generator, critic, names, jit_compile=jit_compile, seed=seed,
+                         **kwargs)
         self.mode = mode
         self.n_critic = int(n_critic)
         self.gp_weight = float(gp_weight)
@@ -72,12 +76,6 @@ class WganGruModel(keras.Model):
         self.gumbel_start = float(gumbel_start)
         self.gumbel_end = float(gumbel_end)
         self.gumbel_steps = int(gumbel_steps)
-        self.jit_compile = bool(jit_compile)
-        self.seed = int(seed)
-        names = ADVERSARIAL_METRICS if mode == "adversarial" else ("mle_loss",)
-        if fake_input != "gumbel":
-            names = tuple(n for n in names if n != "temperature")
-        self.trackers = {name: keras.metrics.Mean(name=name) for name in names}
         jit = self.jit_compile
         # The critic's gradients stay out of XLA: the gradient penalty differentiates the
         # gradient of a while loop, whose inputs XLA then treats as compile-time
@@ -90,27 +88,15 @@ class WganGruModel(keras.Model):
         self.built = True
 
     @property
-    def metrics(self):
-        return list(self.trackers.values())
+    def critic(self):
+        return self.discriminator
 
     def compile(self, g_optimizer, d_optimizer=None, **kwargs):
         """The generator's and the critic's optimizers (``d_optimizer`` unused in
         ``"mle"`` mode); the numeric parts are XLA-compiled when ``jit_compile``."""
         if self.mode == "adversarial" and d_optimizer is None:
             raise ValueError("adversarial training needs a d_optimizer")
-        kwargs.setdefault("jit_compile", False)
-        super().compile(**kwargs)
-        self.g_optimizer = g_optimizer
-        self.d_optimizer = d_optimizer
-
-    def build_optimizers(self):
-        """Creates the optimizers' slots now (so a backup can be restored before fit)."""
-        self.g_optimizer.build(self.generator.trainable_variables)
-        if self.d_optimizer is not None:
-            self.d_optimizer.build(self.critic.trainable_variables)
-
-    def call(self, inputs, training=None):
-        return self.generator(inputs, training=training)
+        super().compile(g_optimizer, d_optimizer, **kwargs)
 
     # --- fake sequences ------------------------------------------------------------------
     def temperature(self, g_step):
@@ -169,7 +155,7 @@ class WganGruModel(keras.Model):
             penalty = wgan_losses.gradient_penalty(critic_fn, real, fake, alpha,
                                                    self.gp_epsilon)
             loss = wgan_losses.critic_loss(real_scores, fake_scores, penalty, self.gp_weight)
-            scaled = loss * self._scale()
+            scaled = loss * self.replica_scale()
         distance = wgan_losses.wasserstein_estimate(real_scores, fake_scores)
         return loss, penalty, distance, tape.gradient(scaled, variables)
 
@@ -189,12 +175,8 @@ class WganGruModel(keras.Model):
                 loss = wgan_losses.generator_loss(scores)
                 if self.supervised_weight:
                     loss += self.supervised_weight * mle
-            scaled = loss * self._scale()
+            scaled = loss * self.replica_scale()
         return loss, mle, tape.gradient(scaled, variables)
-
-    def _scale(self):
-        # Keras optimizers sum the replicas' gradients: scale to follow the global mean
-        return 1.0 / self.distribute_strategy.num_replicas_in_sync
 
     # --- the step ------------------------------------------------------------------------
     def train_step(self, data):
@@ -206,46 +188,33 @@ class WganGruModel(keras.Model):
         g_step = tf.cast(self.g_optimizer.iterations, tf.int32)
         temperature = self.temperature(g_step)
         values = {}
-        base = tf.constant(self.seed, tf.int32)
         if self.mode == "adversarial":
-            fake = self._fake_fn(features, inputs, tf.stack([base, 3 * g_step]), temperature)
+            fake = self._fake_fn(features, inputs, self.noise_seed(g_step, 0, 3), temperature)
             for _ in range(self.n_critic):
-                d_step = tf.cast(self.d_optimizer.iterations, tf.int32)
-                alpha = tf.random.stateless_uniform(tf.shape(features)[:1],
-                                                    tf.stack([base, 3 * d_step + 1]))
+                alpha = tf.random.stateless_uniform(
+                    tf.shape(features)[:1], self.noise_seed(self.d_optimizer.iterations, 1, 3))
                 d_loss, penalty, distance, grads = self._d_gradients(
                     features, targets, mask, fake, alpha)
                 self.d_optimizer.apply(grads, self.critic.trainable_variables)
             values.update(d_loss=d_loss, gp=penalty, wasserstein=distance)
             if self.fake_input == "gumbel":
                 values["temperature"] = temperature
-        seed = tf.stack([base, 3 * g_step + 2])
+        seed = self.noise_seed(g_step, 2, 3)
         g_loss, mle, grads = self._g_gradients(features, inputs, targets, mask, seed,
                                                temperature)
         self.g_optimizer.apply(grads, self.generator.trainable_variables)
         values["mle_loss"] = mle
         if self.mode == "adversarial":
             values["g_loss"] = g_loss
-        for name, value in values.items():
-            self.trackers[name].update_state(value)
-        return {name: tracker.result() for name, tracker in self.trackers.items()}
+        return self.report(values)
 
     # --- serialisation -------------------------------------------------------------------
+    SERIALIZED = ("generator", "critic")
+
     def get_config(self):
         config = super().get_config()
-        config.update(generator=keras.saving.serialize_keras_object(self.generator),
-                      critic=keras.saving.serialize_keras_object(self.critic),
-                      mode=self.mode, n_critic=self.n_critic, gp_weight=self.gp_weight,
+        config.update(mode=self.mode, n_critic=self.n_critic, gp_weight=self.gp_weight,
                       gp_epsilon=self.gp_epsilon, supervised_weight=self.supervised_weight,
                       fake_input=self.fake_input, gumbel_start=self.gumbel_start,
-                      gumbel_end=self.gumbel_end, gumbel_steps=self.gumbel_steps,
-                      jit_compile=self.jit_compile, seed=self.seed)
+                      gumbel_end=self.gumbel_end, gumbel_steps=self.gumbel_steps)
         return config
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        config["generator"] = keras.saving.deserialize_keras_object(config["generator"])
-        config["critic"] = keras.saving.deserialize_keras_object(config["critic"])
-        return cls(**config)
-

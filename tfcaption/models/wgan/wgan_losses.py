@@ -56,8 +56,11 @@ def wasserstein_estimate(real_scores, fake_scores):
 
 def masked_cross_entropy(targets, logits, mask):
     """Mean next-word cross-entropy over the real (``mask``) positions (MLE loss)."""
-    losses = tf.nn.sparse_softmax_cross_entropy_with_logits(tf.cast(targets, tf.int32),
-                                                             tf.cast(logits, tf.float32))
+    # Rank-2 logits: for [B, L, V] with an unknown B, TensorFlow adds a shape Assert that
+    # XLA cannot compile ("Ignoring Assert operator").
+    losses = tf.reshape(tf.nn.sparse_softmax_cross_entropy_with_logits(
+        tf.reshape(tf.cast(targets, tf.int32), [-1]),
+        tf.reshape(tf.cast(logits, tf.float32), [-1, tf.shape(logits)[-1]])), tf.shape(targets))
     mask = tf.cast(mask, tf.float32)
     return tf.reduce_sum(losses * mask) / tf.maximum(tf.reduce_sum(mask), 1.0)
 

@@ -150,7 +150,8 @@ def pretrain(hparams, workdir, generator, critic, dataset, captioner, features_d
     model.compile(g_optimizer=adam(train, "pretrain_"))
     model.build_optimizers()
     history = model.fit(dataset, epochs=train["pretrain_epochs"], verbose=train["verbose"],
-                        callbacks=_callbacks(directory, captioner, hparams, features_dir))
+                        callbacks=_callbacks(directory, captioner, hparams, features_dir),
+                        shuffle=False)  # the pipeline shuffles
     save_weights_atomically(generator, weights)
     return history
 
@@ -179,7 +180,7 @@ def run(hparams, workdir, extra_callbacks=()):
     model.build_optimizers()
     callbacks = _callbacks(workdir, captioner, hparams, features_dir) + list(extra_callbacks)
     history = model.fit(dataset, epochs=train["epochs"], verbose=train["verbose"],
-                        callbacks=callbacks)
+                        callbacks=callbacks, shuffle=False)  # the pipeline shuffles
     save_gru_captioner(captioner, os.path.join(workdir, "model"))
     result = evaluate_test_split(captioner, hparams, verbose=1 if train["verbose"] else 0)
     result.metrics["history"] = {key: [float(v) for v in values]

@@ -12,6 +12,7 @@ from tfcaption.models.clipcap.cgtgan.discriminator_loss import (discriminator_ac
 from tfcaption.models.clipcap.cgtgan.policy_gradient import (BASELINES, baseline, generator_loss,
                                                      policy_gradient_loss, sequence_log_probs)
 from tfcaption.models.clipcap.cgtgan.reward_schedule import reward_weight_at
+from tfcaption.training.gan_model import GanModel
 
 METRICS = ("d_loss", "g_loss", "reward_loss", "fd_loss", "reward", "greedy_reward",
            "fd_reward", "rw", "d_real_accuracy", "d_fake_accuracy")
@@ -27,7 +28,7 @@ class _Untracked:
 
 
 @keras.saving.register_keras_serializable(package="tfcaption")
-class CgtGanModel(keras.Model):
+class CgtGanModel(GanModel):
     """The CgT-GAN recipe around a ClipCap generator and a RoBERTa discriminator.
 
     Each ``train_step`` on a batch ``{"prefix" [B, D], "target" [B, D],
@@ -75,7 +76,6 @@ class CgtGanModel(keras.Model):
                  max_gen_length=20, baseline="greedy", cos_weight=0.5, clip_weight=0.0,
                  gan_training_steps=150, gan_warm_steps=2350, reward_weight=0.5,
                  update_discriminator=True, jit_compile=True, seed=0, **kwargs):
-        super().__init__(**kwargs)
         if baseline not in BASELINES:
             raise ValueError(f"baseline {baseline!r} is not one of {BASELINES}")
         if baseline == "sample" and int(num_samples) < 2:
@@ -83,8 +83,8 @@ class CgtGanModel(keras.Model):
         if generator.prefix_dim != clip.projection_dim:
             raise ValueError(f"the generator's prefix has {generator.prefix_dim} dimensions "
                              f"but the reward CLIP embeds into {clip.projection_dim}")
-        self.generator = generator
-        self.discriminator = discriminator
+        super().__init__(generator, discriminator, METRICS, jit_compile=jit_compile, seed=seed,
+                         **kwargs)
         clip.trainable = False
         self._untracked = _Untracked(clip=clip, gpt2_tokenizer=gpt2_tokenizer,
                                      clip_tokenizer=clip_tokenizer,
@@ -100,8 +100,6 @@ class CgtGanModel(keras.Model):
         self.gan_warm_steps = int(gan_warm_steps)
         self.reward_weight = float(reward_weight)
         self.update_discriminator = bool(update_discriminator)
-        self.jit_compile = bool(jit_compile)
-        self.seed = int(seed)
         self.retokenizer = CaptionRetokenizer(
             gpt2_tokenizer, clip_tokenizer, roberta_tokenizer,
             clip_length=clip.text_max_sequence_length, roberta_length=self.max_gen_length + 2,
@@ -110,7 +108,6 @@ class CgtGanModel(keras.Model):
         self.sample_config = DecodingConfig("sample", num_return_sequences=self.num_samples,
                                             **common)
         self.greedy_config = DecodingConfig("greedy", **common)
-        self.trackers = {name: keras.metrics.Mean(name=name) for name in METRICS}
         jit = self.jit_compile
         self._scores = tf.function(self._score_captions, jit_compile=jit, reduce_retracing=True)
         self._d_gradients = tf.function(self._discriminator_gradients, jit_compile=jit,
@@ -134,26 +131,6 @@ class CgtGanModel(keras.Model):
     @property
     def roberta_tokenizer(self):
         return self._untracked.roberta_tokenizer
-
-    @property
-    def metrics(self):
-        return list(self.trackers.values())
-
-    def compile(self, g_optimizer, d_optimizer, **kwargs):
-        """Two optimizers; the train step itself runs in ``tf.function`` (string ops
-        keep it out of XLA) and XLA-compiles its numeric parts (``jit_compile``)."""
-        kwargs.setdefault("jit_compile", False)
-        super().compile(**kwargs)
-        self.g_optimizer = g_optimizer
-        self.d_optimizer = d_optimizer
-
-    def build_optimizers(self):
-        """Creates both optimizers' slots now (so a backup can be restored before fit)."""
-        self.g_optimizer.build(self.generator.trainable_variables)
-        self.d_optimizer.build(self.discriminator.trainable_variables)
-
-    def call(self, inputs, training=None):
-        return self.generator(inputs, training=training)
 
     # --- the numeric pieces (XLA) --------------------------------------------------------
     def _score_captions(self, clip_ids, d_token_ids, d_mask, target, image):
@@ -208,8 +185,7 @@ class CgtGanModel(keras.Model):
         target = tf.cast(data["target"], tf.float32)
         batch, samples = tf.shape(prefix)[0], self.num_samples
         step = tf.cast(self.g_optimizer.iterations, tf.int32)
-        seed = tf.stack([tf.constant(self.seed, tf.int32), step])
-        sampled, greedy = self._decode(prefix, seed)
+        sampled, greedy = self._decode(prefix, self.noise_seed(step))
         length = self.max_gen_length
         sample_ids = tf.reshape(sampled.token_ids, [-1, length])
         sample_lengths = tf.reshape(sampled.lengths, [-1])
@@ -226,9 +202,7 @@ class CgtGanModel(keras.Model):
         reward, greedy_reward = tf.reshape(score[:num], [-1, samples]), score[num:]
         fd_reward, fd_greedy = tf.reshape(fd[:num], [-1, samples]), fd[num:]
 
-        # replicas' gradients are summed (Keras optimizers all-reduce with SUM): scale
-        # each replica's mean loss so the update follows the global mean
-        scale = 1.0 / self.distribute_strategy.num_replicas_in_sync
+        scale = self.replica_scale()
         fake_ids, fake_mask = d_inputs["token_ids"][:num], d_inputs["padding_mask"][:num]
         d_loss, real_logits, fake_logits, d_grads = self._d_gradients(
             data["real_token_ids"], data["real_padding_mask"], fake_ids, fake_mask, scale)
@@ -250,30 +224,19 @@ class CgtGanModel(keras.Model):
                   "greedy_reward": tf.reduce_mean(greedy_reward),
                   "fd_reward": tf.reduce_mean(fd_reward), "rw": rw,
                   "d_real_accuracy": real_accuracy, "d_fake_accuracy": fake_accuracy}
-        for name, value in values.items():
-            self.trackers[name].update_state(value)
-        return {name: tracker.result() for name, tracker in self.trackers.items()}
+        return self.report(values)
 
     # --- serialisation -------------------------------------------------------------------
+    SERIALIZED = ("generator", "discriminator", "clip", "gpt2_tokenizer", "clip_tokenizer",
+                  "roberta_tokenizer")
+
     def get_config(self):
         config = super().get_config()
-        for name in ("generator", "discriminator", "clip", "gpt2_tokenizer", "clip_tokenizer",
-                     "roberta_tokenizer"):
-            config[name] = keras.saving.serialize_keras_object(getattr(self, name))
         config.update(stop_token_ids=list(self.stop_token_ids),
                       strip_token_ids=list(self.strip_token_ids), num_samples=self.num_samples,
                       max_gen_length=self.max_gen_length, baseline=self.baseline,
                       cos_weight=self.cos_weight, clip_weight=self.clip_weight,
                       gan_training_steps=self.gan_training_steps,
                       gan_warm_steps=self.gan_warm_steps, reward_weight=self.reward_weight,
-                      update_discriminator=self.update_discriminator,
-                      jit_compile=self.jit_compile, seed=self.seed)
+                      update_discriminator=self.update_discriminator)
         return config
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        for name in ("generator", "discriminator", "clip", "gpt2_tokenizer", "clip_tokenizer",
-                     "roberta_tokenizer"):
-            config[name] = keras.saving.deserialize_keras_object(config[name])
-        return cls(**config)

@@ -171,7 +171,7 @@ def _run(hparams, workdir, features, targets, sentences, features_dir, extra_cal
     dataset = gan_dataset(features, targets, sentences, gan.retokenizer, train["batch_size"],
                           gan.num_samples, train["seed"])
     history = gan.fit(dataset, epochs=train["epochs"], callbacks=callbacks,
-                      verbose=train["verbose"])
+                      verbose=train["verbose"], shuffle=False)  # the dataset shuffles
 
     captioner.model.load_weights(best_path)
     save_clipcap(captioner, os.path.join(workdir, "model"))

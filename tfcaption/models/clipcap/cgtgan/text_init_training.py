@@ -84,7 +84,7 @@ def run(hparams, workdir, extra_callbacks=()):
     history = trainer.fit(text_dataset(texts, embeddings, tokenizer, data["max_length"],
                                        train["batch_size"], train["seed"]),
                           epochs=train["epochs"], callbacks=callbacks,
-                          verbose=train["verbose"])
+                          verbose=train["verbose"], shuffle=False)  # text_dataset shuffles
 
     encoder = load_clip_image_encoder(hparams["model"]["clip"])
     captioner = ClipCapCaptioner(model, tokenizer, image_encoder=encoder,

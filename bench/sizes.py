@@ -1,0 +1,70 @@
+"""The model sizes a benchmark run builds: the real ones, or tiny ones for a smoke run.
+
+A smoke run (``bench/run.py --smoke``) builds the same kinds of models through the same
+converters and runs the same timed work and correctness checks on both sides, only with
+tiny widths and depths (and fewer images), so that every benchmark finishes in seconds.
+Vocabularies, tokenizer files, batch sizes, prefix and caption lengths are the real ones
+in both. Its timings say nothing about the real sizes.
+"""
+
+import dataclasses
+
+
+@dataclasses.dataclass(frozen=True)
+class Sizes:
+    """Keyword arguments of the Hugging Face configs both sides are built from, and the
+    words that name them in the table's "work" column. MLPs are 4x as wide as their
+    blocks at every size (the FLOP estimates assume it)."""
+
+    smoke: bool
+    gpt2: dict  # GPT2Config (ClipCap's language model)
+    gpt2_label: str
+    prefix_dim: int  # CLIP embedding width: ClipCap's prefix input, CLIP's projection
+    clip_text: dict  # CLIPTextConfig
+    clip_vision: dict  # CLIPVisionConfig
+    clip_label: str
+    roberta: dict  # RobertaConfig (the CgT-GAN discriminator's encoder)
+    roberta_label: str
+    discriminator_mlp_dim: int  # CgT-GAN's discriminator head: hidden -> this -> 1
+    pipeline_images: int  # JPEGs through the data pipeline per call
+    prefix_length: int = 10
+
+    def asdict(self):
+        return dataclasses.asdict(self)
+
+
+REAL = Sizes(
+    smoke=False,
+    gpt2=dict(n_embd=768, n_layer=12, n_head=12),
+    gpt2_label="GPT-2 124M",
+    prefix_dim=512,
+    clip_text=dict(hidden_size=512, intermediate_size=2048, num_hidden_layers=12,
+                   num_attention_heads=8),
+    clip_vision=dict(hidden_size=768, intermediate_size=3072, num_hidden_layers=12,
+                     num_attention_heads=12, image_size=224, patch_size=32),
+    clip_label="CLIP ViT-B/32",
+    roberta=dict(hidden_size=768, intermediate_size=3072, num_hidden_layers=12,
+                 num_attention_heads=12),
+    roberta_label="roberta-base size",
+    discriminator_mlp_dim=384,
+    pipeline_images=256)
+
+SMOKE = Sizes(
+    smoke=True,
+    gpt2=dict(n_embd=64, n_layer=2, n_head=1),  # heads of 64, as GPT-2's (the loader's rule)
+    gpt2_label="tiny GPT-2 (2 layers, 64 wide)",
+    prefix_dim=32,
+    clip_text=dict(hidden_size=32, intermediate_size=128, num_hidden_layers=2,
+                   num_attention_heads=4),
+    clip_vision=dict(hidden_size=48, intermediate_size=192, num_hidden_layers=2,
+                     num_attention_heads=4, image_size=32, patch_size=8),
+    clip_label="tiny CLIP ViT (2 layers, 48 wide, patch 8)",
+    roberta=dict(hidden_size=32, intermediate_size=128, num_hidden_layers=2,
+                 num_attention_heads=4),
+    roberta_label="tiny RoBERTa (2 layers, 32 wide)",
+    discriminator_mlp_dim=16,
+    pipeline_images=64)
+
+
+def sizes_of(smoke):
+    return SMOKE if smoke else REAL

@@ -1,0 +1,101 @@
+"""The base of every adversarially trained captioner: a generator, a discriminator, two optimizers."""
+
+import keras
+import tensorflow as tf
+
+
+class GanModel(keras.Model):
+    """What the GAN families share, following the Keras guide's GAN recipe.
+
+    A subclass builds its networks, passes them here with the names of the metrics its
+    ``train_step`` reports, and writes ``train_step`` with :meth:`noise_seed`,
+    :meth:`replica_scale` and :meth:`report`. This base holds:
+
+    * ``generator`` and ``discriminator`` (tracked, so backups hold both);
+    * ``compile(g_optimizer=, d_optimizer=)`` (calling ``super().compile()``; the step
+      runs in ``tf.function``, its numeric parts are XLA-compiled by the subclass when
+      ``jit_compile``) and :meth:`build_optimizers` (slots made before ``fit``, so a
+      backup can be restored into them);
+    * one ``keras.metrics.Mean`` tracker per metric, created in ``__init__`` and listed by
+      :attr:`metrics` (so Keras resets them every epoch);
+    * the sampling noise: every draw is a stateless op seeded by :meth:`noise_seed`, a
+      function of ``seed`` and an optimizer's iteration count. The iteration counts are
+      saved with the optimizers, so a resumed run draws exactly what the uninterrupted
+      run would have; a ``keras.random.SeedGenerator`` would not (its state is not
+      restored by ``load_weights`` or ``BackupAndRestore`` in Keras 3);
+    * :meth:`replica_scale` for losses under ``tf.distribute``;
+    * ``get_config`` / ``from_config`` of the two networks and the shared settings.
+
+    Args:
+      generator, discriminator: the two networks (Keras models).
+      metric_names: the names of the values ``train_step`` reports.
+      jit_compile: XLA for the subclass's numeric functions.
+      seed: the base seed of the sampling noise.
+    """
+
+    def __init__(self, generator, discriminator, metric_names=(), jit_compile=True, seed=0,
+                 **kwargs):
+        super().__init__(**kwargs)
+        self.generator = generator
+        self.discriminator = discriminator
+        self.jit_compile = bool(jit_compile)
+        self.seed = int(seed)
+        self.trackers = {name: keras.metrics.Mean(name=name) for name in metric_names}
+        self.g_optimizer = None
+        self.d_optimizer = None
+
+    @property
+    def metrics(self):
+        return list(self.trackers.values())
+
+    def compile(self, g_optimizer, d_optimizer=None, **kwargs):
+        """The generator's and the discriminator's optimizers (a subclass may run without
+        ``d_optimizer``, e.g. in maximum-likelihood pre-training)."""
+        kwargs.setdefault("jit_compile", False)
+        super().compile(**kwargs)
+        self.g_optimizer = g_optimizer
+        self.d_optimizer = d_optimizer
+
+    def build_optimizers(self):
+        """Creates the optimizers' slots now (so a backup can be restored before fit)."""
+        self.g_optimizer.build(self.generator.trainable_variables)
+        if self.d_optimizer is not None:
+            self.d_optimizer.build(self.discriminator.trainable_variables)
+
+    def call(self, inputs, training=None):
+        return self.generator(inputs, training=training)
+
+    def noise_seed(self, counter, stream=0, streams=1):
+        """The int32 ``[2]`` seed of draw ``stream`` (of ``streams`` per step) at step
+        ``counter`` (an optimizer's iteration count): ``[seed, streams * counter +
+        stream]``."""
+        counter = tf.cast(counter, tf.int32)
+        return tf.stack([tf.constant(self.seed, tf.int32), streams * counter + stream])
+
+    def replica_scale(self):
+        """Keras optimizers sum the replicas' gradients: scale each replica's mean loss by
+        this so the update follows the global mean."""
+        return 1.0 / self.distribute_strategy.num_replicas_in_sync
+
+    def report(self, values):
+        """Updates the trackers with ``{name: value}``; returns every tracker's result."""
+        for name, value in values.items():
+            self.trackers[name].update_state(value)
+        return {name: tracker.result() for name, tracker in self.trackers.items()}
+
+    # --- serialisation -------------------------------------------------------------------
+    SERIALIZED = ("generator", "discriminator")
+
+    def get_config(self):
+        config = super().get_config()
+        for name in self.SERIALIZED:
+            config[name] = keras.saving.serialize_keras_object(getattr(self, name))
+        config.update(jit_compile=self.jit_compile, seed=self.seed)
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        for name in cls.SERIALIZED:
+            config[name] = keras.saving.deserialize_keras_object(config[name])
+        return cls(**config)

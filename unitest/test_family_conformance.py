@@ -1,0 +1,21 @@
+"""Every registered captioner family passes the captioner contract (``family_conformance``)."""
+
+import pytest
+from family_conformance import run_family_conformance
+from tiny_captioner import make_tiny_clipcap_dir
+from tiny_gru_captioner import make_tiny_gru_dir
+
+from tfcaption.models.families import families
+
+# One tiny model-dir builder per family: a new family adds its own here.
+TINY_MODEL_DIRS = {"clipcap": make_tiny_clipcap_dir, "wgan_gru": make_tiny_gru_dir}
+
+
+def test_every_registered_family_has_a_conformance_run():
+    assert sorted(TINY_MODEL_DIRS) == sorted(f.name for f in families())
+
+
+@pytest.mark.parametrize("family", sorted(TINY_MODEL_DIRS))
+def test_family_conformance(family, shapes_dir, tmp_path):
+    model_dir = TINY_MODEL_DIRS[family](str(tmp_path / "model"), shapes_dir)
+    run_family_conformance(family, model_dir, shapes_dir, tmp_path)
