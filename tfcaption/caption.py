@@ -26,15 +26,13 @@ import sys
 
 from absl import app, flags
 
-from tfcaption import decoding_flags
+from tfcaption import decoding_flags, json_flag  # noqa: F401  (--json)
 from tfcaption.data.image_inputs import expand_image_inputs
 from tfcaption.models.families import families
 
 FLAGS = flags.FLAGS
 flags.DEFINE_integer("num_captions", 1, "Captions per image (num_return_sequences; beam "
                      "or sampling).")
-flags.DEFINE_bool("json", False, "Print JSON lines {path, captions, scores} instead of "
-                  "PATH<TAB>CAPTION lines.")
 flags.DEFINE_bool("recursive", False, "Also caption images in subdirectories of "
                   "directory arguments.")
 for _family in families():  # each family's own flags (e.g. ClipCap's --weights_dtype)

@@ -67,6 +67,15 @@ class Section(dict):
 REQUIRED = "<required>"
 
 
+class Required:
+    """A schema entry for a key that must be given, with a value of ``example``'s type
+    (``Required(1)``: an integer, ``Required(1e-3)``: a number, ``Required("")``: a
+    string); :data:`REQUIRED` takes any value."""
+
+    def __init__(self, example):
+        self.example = example
+
+
 class Nullable:
     """A schema default whose key also takes ``null`` (e.g. ``Nullable(0.5)``: a number
     or None)."""
@@ -93,10 +102,12 @@ def check_hparams(hparams, schema, source="hparams"):
     """Returns a copy of ``hparams`` checked against ``schema`` with its defaults filled in.
 
     ``schema`` maps each top-level section (``"model"``, ``"data"``, ``"train"``, ...) to a
-    :class:`Section` of ``{key: default}``. A default of :data:`REQUIRED` must be given; a
+    :class:`Section` of ``{key: default}``. A key of :class:`Required` (typed) or
+    :data:`REQUIRED` (any value) must be given; a
     default of a type (int, float, bool, str, list) requires a value of that type (an int
     is a number); ``null`` is accepted where the default is None or :class:`Nullable`; a
-    default of None takes any value; a nested :class:`Section` is checked in turn. Keys outside the schema (other than ``description``) are errors. Every error is
+    default of None takes any value; a nested :class:`Section` is checked in turn. Keys
+    outside the schema (other than ``description``) are errors. Every error is
     a ``ValueError`` naming ``source`` and the dotted key, with the known keys or the
     expected type, so a bad setting is reported before any work starts.
     """
@@ -120,8 +131,9 @@ def _check_section(given, schema, source, prefix, out):
             out[key] = {}
             _check_section(given.get(key, {}), default, source, name + ".", out[key])
             continue
+        required = isinstance(default, Required) or default == REQUIRED
         if key not in given:
-            if default == REQUIRED:
+            if required:
                 raise ValueError(f"{source}: missing setting {name!r}")
             if key != "description":
                 out[key] = copy.deepcopy(default.default if isinstance(default, Nullable)
@@ -130,11 +142,12 @@ def _check_section(given, schema, source, prefix, out):
         value = given[key]
         nullable = isinstance(default, Nullable)
         default = default.default if nullable else default
+        said = "required" if required else f"default {default!r}"
         if value is None and not nullable and default is not None:
-            raise ValueError(f"{source}: {name} must not be null (default {default!r})")
-        types, described = _kind(default)
+            raise ValueError(f"{source}: {name} must not be null ({said})")
+        types, described = _kind(default.example if isinstance(default, Required)
+                                 else default)
         if types is not None and value is not None and (
                 not isinstance(value, types) or (bool not in types and isinstance(value, bool))):
-            raise ValueError(f"{source}: {name} must be {described} (default {default!r}), "
-                             f"got {value!r}")
+            raise ValueError(f"{source}: {name} must be {described} ({said}), got {value!r}")
         out[key] = copy.deepcopy(value)

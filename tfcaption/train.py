@@ -24,6 +24,7 @@ import time
 
 from absl import app, flags
 
+from tfcaption import json_flag  # noqa: F401  (--json)
 from tfcaption.file_io import read_json
 from tfcaption.hparams import check_hparams, load_hparams, save_hparams
 from tfcaption.models.families import trainer_module
@@ -31,17 +32,17 @@ from tfcaption.models.families import trainer_module
 flags.DEFINE_string("hparams", None, "Path to an hparams JSON file.")
 flags.DEFINE_string("workdir", None, "Output directory (created; reused to resume).")
 flags.DEFINE_multi_string("set", [], "Override, as dotted.key=value (repeatable).")
-flags.DEFINE_bool("json", False, "Print the full metrics JSON (metrics.json) instead of "
-                  "the summary.")
 flags.mark_flags_as_required(["hparams", "workdir"])
 
 
 def resolve(hparams, source="hparams"):
-    """``(trainer module, hparams checked against its SETTINGS with defaults filled in)``
-    for ``hparams["model"]["type"]`` (a registered trainer); ``ValueError`` naming
-    ``source`` and the key otherwise."""
+    """``(trainer module, hparams checked against its SETTINGS with defaults filled in
+    and by its ``validate``)`` for ``hparams["model"]["type"]`` (a registered trainer);
+    ``ValueError`` naming ``source`` and the key otherwise."""
     trainer = trainer_module(hparams["model"]["type"], source)
-    return trainer, check_hparams(hparams, trainer.SETTINGS, source)
+    hparams = check_hparams(hparams, trainer.SETTINGS, source)
+    trainer.validate(hparams, source)
+    return trainer, hparams
 
 
 def train(hparams, workdir, source="hparams"):

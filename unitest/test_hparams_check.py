@@ -9,8 +9,8 @@ import re
 
 import pytest
 
-from tfcaption.hparams import REQUIRED, Nullable, Section, apply_overrides, check_hparams, \
-    load_hparams
+from tfcaption.hparams import (REQUIRED, Nullable, Required, Section, apply_overrides,
+                               check_hparams, load_hparams)
 from tfcaption.models.families import trainer_module, trainer_types
 from tfcaption.train import resolve, train
 
@@ -129,7 +129,7 @@ def test_every_trainer_declares_its_settings():
     for model_type in trainer_types():
         trainer = trainer_module(model_type)
         assert set(trainer.SETTINGS) >= {"model", "data", "train"}, model_type
-        assert trainer.SETTINGS["model"]["type"] == REQUIRED, model_type
+        assert isinstance(trainer.SETTINGS["model"]["type"], Required), model_type
         assert all(isinstance(s, Section) for s in trainer.SETTINGS.values()), model_type
         assert callable(trainer.validate), model_type
 
@@ -194,3 +194,24 @@ def test_values_a_schema_cannot_check_are_named(name, key, value, pattern):
     filled = check_hparams(filled, trainer.SETTINGS, path)  # types are right
     with pytest.raises(ValueError, match=rf"^{re.escape(path)}: {pattern}"):
         trainer.validate(filled, path)
+
+
+def test_typed_required_keys_are_checked_before_any_work(tmp_path):
+    schema = {"train": Section({"epochs": Required(1), "learning_rate": Required(1e-3)})}
+    assert check_hparams({"train": {"epochs": 2, "learning_rate": 1}}, schema, "f.json") == \
+        {"train": {"epochs": 2, "learning_rate": 1}}
+    with pytest.raises(ValueError, match=r"^f.json: train.epochs must be an integer "
+                                         r"\(required\), got 'two'$"):
+        check_hparams({"train": {"epochs": "two", "learning_rate": 1}}, schema, "f.json")
+    with pytest.raises(ValueError, match=r"^f.json: missing setting 'train.learning_rate'$"):
+        check_hparams({"train": {"epochs": 2}}, schema, "f.json")
+    with pytest.raises(ValueError, match=r"train.epochs must not be null \(required\)"):
+        check_hparams({"train": {"epochs": None, "learning_rate": 1}}, schema, "f.json")
+    # through the entry point: named with the file, nothing written
+    path = "hparams/clipcap_shapes.json"
+    for override, message in (("train.epochs=two", "train.epochs must be an integer"),
+                              ("train.batch_size=0", "train.batch_size must be >= 1")):
+        with pytest.raises(ValueError, match=f"^{path}: {message}"):
+            train(load_hparams(os.path.join(ROOT, path), [override]), str(tmp_path / "w"),
+                  source=path)
+        assert not (tmp_path / "w").exists()

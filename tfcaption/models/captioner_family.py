@@ -20,8 +20,9 @@ class CaptionerFamily:
       name: the family's name (its folder under ``tfcaption/models/``).
       model_types: the ``tfcaption_model_type`` values of the model dirs it reads.
       trainers: ``{hparams model.type: "module"}``; each module has
-        ``run(hparams, workdir)`` and ``SETTINGS`` (the schema
-        :func:`tfcaption.hparams.check_hparams` checks its hparams against).
+        ``run(hparams, workdir)``, ``SETTINGS`` (the schema
+        :func:`tfcaption.hparams.check_hparams` checks its hparams against) and
+        ``validate(hparams, source)`` (the value checks a schema cannot express).
       loader: ``"module:function"``, ``(model_dir, jit_compile=True, **options) ->``
         a :class:`~tfcaption.models.captioner.Captioner`.
       saver: ``"module:function"``, ``(captioner, out_dir) -> out_dir``.

@@ -5,11 +5,11 @@ Each trainer's ``SETTINGS`` (in the ``*_settings.py`` module next to it) builds 
 so a key means the same everywhere and its default is written down once.
 """
 
-from tfcaption.hparams import REQUIRED, Section
+from tfcaption.hparams import Required, Section
 from tfcaption.training.adamw import SCHEDULES
 
 # data: a dataset in the common form (python -m tfcaption.prepare) and its split names.
-DATA = {"dir": REQUIRED, "train_split": "train", "val_split": "val", "test_split": "test"}
+DATA = {"dir": Required(""), "train_split": "train", "val_split": "val", "test_split": "test"}
 
 # tokenizer (tfcaption.training.caption_tokenizer, and CLIP's BPE): a tokenizer dir, or a
 # BPE trained on the training captions with these settings.
@@ -17,7 +17,7 @@ TOKENIZER = Section({"dir": None, "vocab_size": 1000, "min_frequency": 2})
 
 # train keys of tfcaption.training.adamw.build_adamw, with its defaults.
 ADAMW = {
-    "learning_rate": REQUIRED,
+    "learning_rate": Required(1e-3),
     "warmup_steps": 0,
     "schedule": "linear",  # or "constant" (after the warmup)
     "weight_decay": 0.0,
@@ -46,3 +46,10 @@ def check_adamw(train, source="hparams", prefix=""):
     if get("schedule") is not None and get("schedule") not in SCHEDULES:
         raise ValueError(f"{source}: train.{prefix}schedule {get('schedule')!r} is not one "
                          f"of {SCHEDULES}")
+
+
+def check_positive(train, source="hparams", keys=("batch_size", "epochs")):
+    """``train.<key>`` is an integer >= 1 for each of ``keys``."""
+    for key in keys:
+        if train[key] < 1:
+            raise ValueError(f"{source}: train.{key} must be >= 1, got {train[key]!r}")

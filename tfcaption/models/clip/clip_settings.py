@@ -7,8 +7,8 @@ file against (unknown keys, missing required keys, types; defaults filled in);
 """
 
 from tfcaption.backbones.clip_model import VISION_TYPES
-from tfcaption.hparams import REQUIRED, Section
-from tfcaption.training.shared_settings import DATA, TOKENIZER
+from tfcaption.hparams import Required, Section
+from tfcaption.training.shared_settings import DATA, TOKENIZER, check_positive
 
 SHARED_KEYS = ("text_hidden_dim", "text_num_layers", "text_num_heads", "text_intermediate_dim",
                "projection_dim", "max_sequence_length", "image_size")
@@ -19,18 +19,18 @@ RESNET_OPTIONAL = ("vision_heads",)
 
 SETTINGS = {
     "model": Section({
-        "type": REQUIRED,
+        "type": Required(""),
         "vision_type": "vit",  # or "resnet" (OpenAI's ModifiedResNet)
-        **{key: REQUIRED for key in SHARED_KEYS},
+        **{key: Required(1) for key in SHARED_KEYS},
         # the image tower's: VIT_KEYS for "vit", RESNET_KEYS (+ vision_heads) for "resnet"
         **{key: None for key in VIT_KEYS + RESNET_KEYS + RESNET_OPTIONAL},
     }),
     "data": Section(DATA),
     "tokenizer": TOKENIZER,
     "train": Section({
-        "batch_size": REQUIRED,
-        "epochs": REQUIRED,
-        "learning_rate": REQUIRED,  # AdamW, warmup then cosine decay
+        "batch_size": Required(1),
+        "epochs": Required(1),
+        "learning_rate": Required(1e-3),  # AdamW, warmup then cosine decay
         "warmup_steps": 0,
         "weight_decay": 0.0,
         "clipnorm": None,
@@ -65,3 +65,4 @@ def check_model(model, source="hparams"):
 def validate(hparams, source="hparams"):
     """The checks :data:`SETTINGS` cannot express (see :func:`check_model`)."""
     check_model(hparams["model"], source)
+    check_positive(hparams["train"], source)

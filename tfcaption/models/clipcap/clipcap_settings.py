@@ -7,9 +7,10 @@ file against (unknown keys, missing required keys, types; defaults filled in);
 shared with the text-only trainer (``clipcap_text``).
 """
 
-from tfcaption.hparams import REQUIRED, Section
+from tfcaption.hparams import Required, Section
 from tfcaption.models.clipcap.clipcap_builder import MAPPING_TYPES
-from tfcaption.training.shared_settings import ADAMW, DATA, EVAL, TOKENIZER, check_adamw
+from tfcaption.training.shared_settings import (ADAMW, DATA, EVAL, TOKENIZER, check_adamw,
+                                                check_positive)
 
 # model.gpt2: {"path": a GPT-2 checkpoint} (its tokenizer too), or, with no path, the
 # config of a randomly initialised GPT-2 (null: GPT2Backbone's default).
@@ -18,14 +19,14 @@ GPT2 = Section({"path": None, **{key: None for key in GPT2_CONFIG_REQUIRED},
                 "max_sequence_length": None, "layer_norm_epsilon": None, "dropout": None})
 
 MODEL = Section({
-    "type": REQUIRED,
+    "type": Required(""),
     "mapping_type": "mlp",  # or "transformer"
-    "prefix_length": REQUIRED,
+    "prefix_length": Required(1),
     "clip_length": None,  # transformer: CLIP positions (None: prefix_length)
     "num_layers": 8,  # transformer blocks
     "normalize_prefix": False,
     "only_prefix": False,  # True: GPT-2 frozen, only the mapping network trains
-    "clip": REQUIRED,  # the CLIP image encoder (any path load_clip_image_encoder reads)
+    "clip": Required(""),  # the CLIP image encoder (any path load_clip_image_encoder reads)
     "gpt2": GPT2,
 })
 
@@ -33,11 +34,11 @@ SETTINGS = {
     "model": MODEL,
     "data": Section({**DATA, "features_dir": None,  # None: workdir/features
                      "pairing": "all",  # every caption once per epoch, or "sample"
-                     "max_length": REQUIRED}),
+                     "max_length": Required(1)}),
     "tokenizer": TOKENIZER,
     "train": Section({
-        "batch_size": REQUIRED,
-        "epochs": REQUIRED,
+        "batch_size": Required(1),
+        "epochs": Required(1),
         **ADAMW,
         "mixed_precision": None,  # a Keras dtype policy, e.g. "mixed_bfloat16"
         "seed": 0,
@@ -72,3 +73,4 @@ def validate(hparams, source="hparams"):
     """The checks :data:`SETTINGS` cannot express, on checked hparams."""
     check_model(hparams["model"], source)
     check_adamw(hparams["train"], source)
+    check_positive(hparams["train"], source)

@@ -6,12 +6,12 @@ file against (unknown keys, a missing ``data.dir``, types; defaults filled in);
 :func:`validate` adds the value checks a schema cannot express.
 """
 
-from tfcaption.hparams import REQUIRED, Nullable, Section
+from tfcaption.hparams import Required, Nullable, Section
 from tfcaption.training.shared_settings import DATA, EVAL
 
 SETTINGS = {
     "model": Section({
-        "type": REQUIRED,
+        "type": Required(""),
         # a spec (tfcaption.backbones.image_encoder_dir) or a model dir path
         "image_encoder": {"type": "cnn", "name": "resnet50_pooled", "weights": "imagenet"},
         "vocabulary_size": 4000,

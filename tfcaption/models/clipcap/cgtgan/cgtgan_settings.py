@@ -12,8 +12,8 @@ one of them for one optimizer; a null or absent ``g_``/``d_`` key means the unpr
 one (:func:`optimizer_settings`).
 """
 
-from tfcaption.hparams import REQUIRED, Section
-from tfcaption.training.shared_settings import ADAMW, DATA, EVAL, check_adamw
+from tfcaption.hparams import Required, Section
+from tfcaption.training.shared_settings import ADAMW, DATA, EVAL, check_adamw, check_positive
 
 # model.discriminator without a path: the RoBERTa config trained from scratch
 ENCODER_KEYS = ("num_layers", "num_heads", "hidden_dim", "intermediate_dim", "dropout")
@@ -23,9 +23,9 @@ DISTRIBUTE = (None, "mirrored")
 _ADAMW = dict(ADAMW, learning_rate=None)  # may be given per optimizer only
 SETTINGS = {
     "model": Section({
-        "type": REQUIRED,
-        "generator": REQUIRED,  # the ClipCap model dir to start from
-        "clip": REQUIRED,  # the reward's CLIP (whose image embeddings prefix the generator)
+        "type": Required(""),
+        "generator": Required(""),  # the ClipCap model dir to start from
+        "clip": Required(""),  # the reward's CLIP (whose image embeddings prefix the generator)
         "discriminator": Section({
             "path": None,  # a RoBERTa dir (with its tokenizer), or null: ENCODER_KEYS
             "tokenizer": None,  # null: a RoBERTa tokenizer on the generator's BPE
@@ -42,12 +42,12 @@ SETTINGS = {
     }),
     "data": Section({
         **DATA,
-        "corpus_embeddings": REQUIRED,  # the dir python -m tfcaption.embed_corpus wrote
+        "corpus_embeddings": Required(""),  # the dir python -m tfcaption.embed_corpus wrote
         "features_dir": None,  # null: the corpus dir's CLIP image features
     }),
     "train": Section({
-        "batch_size": REQUIRED,
-        "epochs": REQUIRED,
+        "batch_size": Required(1),
+        "epochs": Required(1),
         "gan_training_steps": 150,
         "gan_warm_steps": 2350,
         "reward_weight": 0.5,
@@ -84,6 +84,7 @@ def validate(hparams, source="hparams"):
     """The checks :data:`SETTINGS` cannot express, on checked hparams."""
     check_discriminator(hparams["model"]["discriminator"], source)
     train = hparams["train"]
+    check_positive(hparams["train"], source)
     if train["distribute"] not in DISTRIBUTE:
         raise ValueError(f"{source}: train.distribute {train['distribute']!r} is not one of "
                          f"{list(DISTRIBUTE)}")

@@ -7,21 +7,22 @@ file against; the ``model`` section is ClipCap's
 checks a schema cannot express.
 """
 
-from tfcaption.hparams import REQUIRED, Section
+from tfcaption.hparams import Required, Section
 from tfcaption.models.clipcap.clipcap_settings import MODEL, check_model
-from tfcaption.training.shared_settings import ADAMW, DATA, EVAL, TOKENIZER, check_adamw
+from tfcaption.training.shared_settings import (ADAMW, DATA, EVAL, TOKENIZER, check_adamw,
+                                                check_positive)
 
 SETTINGS = {
     "model": MODEL,
     "data": Section({
-        "corpus_embeddings": REQUIRED,  # the dir python -m tfcaption.embed_corpus wrote
+        "corpus_embeddings": Required(""),  # the dir python -m tfcaption.embed_corpus wrote
         **DATA,  # dir, test_split, train_split: the images of the final evaluation
-        "max_length": REQUIRED,
+        "max_length": Required(1),
     }),
     "tokenizer": TOKENIZER,
     "train": Section({
-        "batch_size": REQUIRED,
-        "epochs": REQUIRED,
+        "batch_size": Required(1),
+        "epochs": Required(1),
         **ADAMW,
         "seed": 0,
         "jit_compile": True,
@@ -35,3 +36,4 @@ def validate(hparams, source="hparams"):
     """The checks :data:`SETTINGS` cannot express, on checked hparams."""
     check_model(hparams["model"], source)
     check_adamw(hparams["train"], source)
+    check_positive(hparams["train"], source)
