@@ -41,7 +41,7 @@ for _family in families():  # each family's own flags (e.g. ClipCap's --weights_
 
 def family_options(model_dir):
     """The loader options the family flags ask for, for the family of ``model_dir``;
-    ``app.UsageError`` when a flag of another family is given."""
+    ``ValueError`` when a flag of another family is given."""
     from tfcaption.models.load_captioner import model_dir_family
 
     family = model_dir_family(model_dir)
@@ -49,8 +49,8 @@ def family_options(model_dir):
         module = other.flags_module()
         given = [n for n in getattr(module, "FLAG_NAMES", ()) if FLAGS[n].present]
         if other is not family and given:
-            raise app.UsageError(f"--{given[0]} applies to {other.name} models; {model_dir} "
-                                 f"is a {family.name} model")
+            raise ValueError(f"--{given[0]} applies to {other.name} models; {model_dir} is "
+                             f"a {family.name} model")
     module = family.flags_module()
     return module.load_options(FLAGS) if module is not None else {}
 

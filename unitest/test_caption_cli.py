@@ -135,3 +135,11 @@ def test_text_output_has_one_line_per_caption():
     result = {"path": "a.jpg", "captions": ["a red\tcircle", "two\nstars"], "scores": [-1, -2]}
     assert format_result(result, as_json=False) == "a.jpg\ta red circle\na.jpg\ttwo stars\n"
     assert json.loads(format_result(result, as_json=True)) == result
+
+
+def test_a_flag_of_another_family_is_one_error_line(images):
+    wgan = os.path.join(ROOT, "pretrained_models", "wgan_shapes")
+    done = _run([f"--model={wgan}", "--weights_dtype=int8", images["files"][0]])
+    assert done.returncode == 1 and done.stdout == ""
+    assert _errors(done.stderr) == [f"error: --weights_dtype applies to clipcap models; {wgan} "
+                                    f"is a wgan_gru model"], done.stderr

@@ -126,7 +126,7 @@ def exported(workdir):
 
 def test_caption_commands_print_a_caption_per_image(workdir):
     cmds = [c for c in commands() if "tfcaption.caption" in c]
-    assert len(cmds) == 3
+    assert len(cmds) == 5
     lines = run(cmds[0], workdir).splitlines()
     assert [line.split("\t")[0] for line in lines] == shlex.split(cmds[0])[-2:]
     assert all(line.split("\t")[1] for line in lines)
@@ -138,6 +138,11 @@ def test_caption_commands_print_a_caption_per_image(workdir):
     lines = run(cmds[2], workdir).splitlines()
     assert len(lines) == 250 and all(line.startswith("data/shapes/images/val/")
                                      for line in lines)
+    for cmd in cmds[3:]:  # shipped models of two families, taken as they are
+        assert "--model=pretrained_models/" in cmd
+        lines = run(cmd, workdir).splitlines()
+        assert [line.split("\t")[0] for line in lines] == shlex.split(cmd)[-1:]
+        assert len(lines[0].split("\t")[1].split()) >= 3, lines
 
 
 def test_evaluate_commands_write_metrics_and_predictions(workdir):
