@@ -346,7 +346,7 @@ def test_cgtgan_commands_improve_on_the_text_only_init(workdir):
 
 @pytest.mark.slow
 def test_wgan_command_meets_the_mode_collapse_targets(workdir):
-    cmd, = [c for c in commands() if "wgan_shapes" in c]
+    cmd, = [c for c in commands() if "tfcaption.train" in c and "wgan_shapes" in c]
     metrics = trained_metrics(cmd, workdir, run(cmd, workdir, timeout=1800))
     diversity = metrics["diversity"]
     assert metrics["num_images"] == 250
