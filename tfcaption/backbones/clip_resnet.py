@@ -105,9 +105,10 @@ class ClipResNet(keras.Model):
         """Channels of the grid fed to the attention pool (``width * 32``)."""
         return self.width * 32
 
-    def encode_image(self, images):
-        """CLIP-preprocessed ``[B, R, R, 3]`` images -> ``[B, output_dim]`` (inference mode)."""
-        return self(images, training=False)
+    def encode_image(self, images, training=False):
+        """CLIP-preprocessed ``[B, R, R, 3]`` images -> ``[B, output_dim]`` (inference mode
+        unless ``training``, as ``ClipModel.encode_image`` takes it)."""
+        return self(images, training=bool(training))
 
     def get_config(self):
         return {
