@@ -24,14 +24,23 @@ def read_json(path):
 
 
 def atomic_write_text(path: str, text: str) -> None:
-    """Writes ``text`` to ``path`` through a temporary file and a rename."""
+    """Writes ``text`` to ``path`` through a temporary file and a rename, with the
+    permissions a plain ``open(path, "w")`` would give it."""
     directory = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=os.path.basename(path))
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
+        os.chmod(tmp, 0o666 & ~current_umask())  # mkstemp creates it 0600
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.remove(tmp)
         raise
+
+
+def current_umask() -> int:
+    """The process's file-creation mask (read without changing it)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

@@ -52,6 +52,37 @@ def trained_metrics(cmd, cwd, out):
     return json.load(open(os.path.join(cwd, path)))
 
 
+# The long recipe commands (CLIP, CgT-GAN, WGAN on shapes; 10-35 minutes each) run as
+# written only with TFCAPTION_FULL_RECIPES=1, and then their tests assert the recipes'
+# targets on what they trained. By default each runs through the same code with these
+# smoke flags appended (later flags win), and the targets are asserted on the shipped
+# model the full command produced (pretrained_models/, its metrics.json), which
+# test_pretrained_captioners.py / test_pretrained_clip_shapes.py re-evaluate.
+FULL_RECIPES = os.environ.get("TFCAPTION_FULL_RECIPES") == "1"
+SMOKE_FLAGS = {
+    "--out_dir=data/shapes_clip": " --num_train=300",
+    "hparams/clip_shapes.json": " --set train.epochs=1",
+    "--out_dir=data/shapes_corpus": " --num_train=500",
+    "hparams/cgtgan_init_shapes.json": " --set train.epochs=1",
+    "hparams/cgtgan_shapes.json": " --set train.epochs=1",
+    "hparams/wgan_shapes.json": " --set train.epochs=1 --set train.pretrain_epochs=1",
+}
+
+
+def recipe(cmd):
+    """A README recipe command as the suite runs it: as written with
+    TFCAPTION_FULL_RECIPES=1, otherwise with its smoke flags."""
+    if FULL_RECIPES:
+        return cmd
+    extra = [flags for key, flags in SMOKE_FLAGS.items() if key in cmd]
+    return cmd + "".join(extra)
+
+
+def shipped_metrics(name):
+    """The metrics.json of a shipped model (written by the full README recipe)."""
+    return json.load(open(os.path.join(ROOT, "pretrained_models", name, "metrics.json")))
+
+
 def test_quick_start_has_exactly_three_commands_and_ci_runs_two_of_them():
     quick = [c for c in blocks("bash")[0].splitlines() if c.strip()]
     assert len(quick) == 3
@@ -275,16 +306,19 @@ def check_benchmark_result(result):
     assert texts_equal == texts
 
 
-@pytest.mark.slow
 def test_clip_training_command_reaches_the_retrieval_target(workdir):
     prepare, = [c for c in commands() if "--out_dir=data/shapes_clip" in c]
-    assert "dataset shapes: 10500 images kept, 0 records skipped" in run(prepare, workdir)
+    kept = 10500 if FULL_RECIPES else 550
+    assert f"dataset shapes: {kept} images kept, 0 records skipped" in run(recipe(prepare),
+                                                                           workdir)
     cmd, = [c for c in commands() if "tfcaption.train" in c and "clip_shapes" in c]
-    out = run(cmd, workdir, timeout=3600)
+    out = run(recipe(cmd), workdir, timeout=3600)
     metrics = trained_metrics(cmd, workdir, out)
-    assert metrics["num_candidates"] == 250
-    assert metrics["R@1"] >= 0.75, metrics
+    assert metrics["num_candidates"] == 250 and 0 <= metrics["R@1"] <= metrics["R@5"] <= 1
     assert os.path.isfile(os.path.join(workdir, "runs/clip_shapes/model/model.weights.h5"))
+    # the target: on this run (full) or on the shipped result of the full command
+    result = metrics if FULL_RECIPES else shipped_metrics("clip_shapes")
+    assert result["num_candidates"] == 250 and result["R@1"] >= 0.75, result
 
 
 def test_convert_command_on_an_official_format_checkpoint(tmp_path):
@@ -323,38 +357,46 @@ def test_convert_command_on_an_official_format_checkpoint(tmp_path):
                                                        "vocab.json"))["."],)
 
 
-@pytest.mark.slow
 def test_cgtgan_commands_improve_on_the_text_only_init(workdir):
     cmds = [c for c in commands() if "shapes_corpus" in c or "cgtgan" in c]
     assert len(cmds) == 4 and "cgtgan_shapes.json" in cmds[-1]
-    outs = [run(c, workdir, timeout=1800) for c in cmds]
-    assert "wrote data/shapes/cgtgan_corpus: 10000 sentences, targets for {'train': 2000}" \
-        in outs[1]
+    outs = [run(recipe(c), workdir, timeout=1800) for c in cmds]
+    sentences = 10000 if FULL_RECIPES else 2500
+    assert f"wrote data/shapes/cgtgan_corpus: {sentences} sentences, targets for " \
+        "{'train': 2000}" in outs[1]
     init, gan = (trained_metrics(c, workdir, o) for c, o in zip(cmds[2:], outs[2:]))
     assert init["num_images"] == gan["num_images"] == 250
-    # measured values are in hparams/cgtgan_shapes.json's description
-    assert gan["coco"]["CIDEr"] > init["coco"]["CIDEr"], (init["coco"], gan["coco"])
-    assert gan["shapes"]["all_correct"] > init["shapes"]["all_correct"]
-    history = gan["val_history"]
-    recipe = json.load(open(os.path.join(ROOT, "hparams", "cgtgan_shapes.json")))
-    epochs = recipe["train"]["epochs"]
-    assert [h["epoch"] for h in history] == list(range(epochs + 1))  # 0 = the initialisation
-    assert max(h["CIDEr"] for h in history[1:]) > history[0]["CIDEr"]
-    assert history[-1]["reward"] > history[1]["reward"]  # the CLIP reward it optimises
+    recipe_file = json.load(open(os.path.join(ROOT, "hparams", "cgtgan_shapes.json")))
+    epochs = recipe_file["train"]["epochs"] if FULL_RECIPES else 1
+    assert [h["epoch"] for h in gan["val_history"]] == list(range(epochs + 1))  # 0: the init
     assert os.path.isfile(os.path.join(workdir, "runs/cgtgan_shapes/model/model.weights.h5"))
+    # the targets: on this run (full) or on the shipped result of the full commands
+    # (pretrained_models/cgtgan_shapes; its val_history's epoch 0 is the text-only init)
+    if FULL_RECIPES:
+        # measured values are in hparams/cgtgan_shapes.json's description
+        assert gan["coco"]["CIDEr"] > init["coco"]["CIDEr"], (init["coco"], gan["coco"])
+        assert gan["shapes"]["all_correct"] > init["shapes"]["all_correct"]
+    history = gan["val_history"] if FULL_RECIPES else shipped_metrics("cgtgan_shapes")[
+        "val_history"]
+    assert [h["epoch"] for h in history] == list(range(recipe_file["train"]["epochs"] + 1))
+    assert max(h["CIDEr"] for h in history[1:]) > history[0]["CIDEr"]
+    assert max(h["all_correct"] for h in history[1:]) > history[0]["all_correct"]
+    assert history[-1]["reward"] > history[1]["reward"]  # the CLIP reward it optimises
 
 
-@pytest.mark.slow
 def test_wgan_command_meets_the_mode_collapse_targets(workdir):
     cmd, = [c for c in commands() if "tfcaption.train" in c and "wgan_shapes" in c]
-    metrics = trained_metrics(cmd, workdir, run(cmd, workdir, timeout=1800))
-    diversity = metrics["diversity"]
+    metrics = trained_metrics(cmd, workdir, run(recipe(cmd), workdir, timeout=1800))
     assert metrics["num_images"] == 250
-    # the issue's targets; measured values are in hparams/wgan_shapes.json's description
+    recipe_file = json.load(open(os.path.join(ROOT, "hparams", "wgan_shapes.json")))
+    epochs = recipe_file["train"]["epochs"] if FULL_RECIPES else 1
+    assert len(metrics["history"]["d_loss"]) == epochs
+    assert os.path.isfile(os.path.join(workdir, "runs/wgan_shapes/model/vocab.txt"))
+    # the issue's targets, on this run (full) or on the shipped result of the full command;
+    # measured values are in hparams/wgan_shapes.json's description
+    result = metrics if FULL_RECIPES else shipped_metrics("wgan_shapes")
+    diversity = result["diversity"]
     assert diversity["most_common_fraction"] <= 0.10, diversity
     assert diversity["distinct_2"] >= 0.5 * diversity["reference_distinct_2"], diversity
-    assert metrics["coco"]["Bleu_4"] >= 0.3, metrics["coco"]
-    history = metrics["history"]
-    assert len(history["d_loss"]) == json.load(open(os.path.join(
-        ROOT, "hparams", "wgan_shapes.json")))["train"]["epochs"]
-    assert os.path.isfile(os.path.join(workdir, "runs/wgan_shapes/model/vocab.txt"))
+    assert result["coco"]["Bleu_4"] >= 0.3, result["coco"]
+    assert len(result["history"]["d_loss"]) == recipe_file["train"]["epochs"]

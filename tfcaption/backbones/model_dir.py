@@ -20,7 +20,7 @@ import tempfile
 
 import keras
 
-from tfcaption.file_io import read_json
+from tfcaption.file_io import current_umask, read_json
 from tfcaption.backbones.loaded_backbone import LoadedBackbone
 from tfcaption.data.image_preprocessor import ImagePreprocessor
 
@@ -89,7 +89,7 @@ def save_model_dir(out_dir, model_type, model, preprocessor=None, config=None,
             json.dump(payload, f, indent=1)
         if write_extra is not None:
             write_extra(tmp)
-        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp creates it 0700
+        os.chmod(tmp, 0o777 & ~current_umask())  # mkdtemp creates it 0700
         if os.path.exists(out_dir):
             old = tempfile.mkdtemp(prefix=".old-", dir=parent)
             os.replace(out_dir, os.path.join(old, "dir"))
@@ -102,11 +102,6 @@ def save_model_dir(out_dir, model_type, model, preprocessor=None, config=None,
         raise
     return out_dir
 
-
-def _umask():
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def load_model_dir(path, expected_types=None, expected_class=None):

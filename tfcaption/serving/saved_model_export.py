@@ -21,6 +21,7 @@ import tempfile
 import tensorflow as tf
 
 import tfcaption
+from tfcaption.file_io import current_umask
 from tfcaption.models.families import family_of_model_type
 from tfcaption.serving.captioner_serving_module import (FAILED_SCORE, INPUT_NAME,
                                                         CaptionerServingModule)
@@ -99,9 +100,7 @@ def export_captioner(captioner, export_dir, decoding="greedy", jit_compile=True,
 
 def _replace_dir(new, target):
     """Moves directory ``new`` to ``target`` (replacing it), with default permissions."""
-    mask = os.umask(0)
-    os.umask(mask)
-    os.chmod(new, 0o777 & ~mask)  # mkdtemp creates it 0700
+    os.chmod(new, 0o777 & ~current_umask())  # mkdtemp creates it 0700
     if os.path.exists(target):
         old = tempfile.mkdtemp(prefix=".old-", dir=os.path.dirname(target))
         os.replace(target, os.path.join(old, "dir"))
