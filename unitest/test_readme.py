@@ -52,14 +52,15 @@ def trained_metrics(cmd, cwd, out):
     return json.load(open(os.path.join(cwd, path)))
 
 
-# The long recipe commands (CLIP, CgT-GAN, WGAN on shapes; 10-35 minutes each) run as
-# written only with TFCAPTION_FULL_RECIPES=1, and then their tests assert the recipes'
-# targets on what they trained. By default each runs through the same code with these
-# smoke flags appended (later flags win), and the targets are asserted on the shipped
-# model the full command produced (pretrained_models/, its metrics.json), which
-# test_pretrained_captioners.py / test_pretrained_clip_shapes.py re-evaluate.
+# The long recipe commands (the main job's ClipCap, CLIP, CgT-GAN, WGAN on shapes; 8-35
+# minutes each) run as written only with TFCAPTION_FULL_RECIPES=1, and then their tests
+# assert the recipes' targets on what they trained. By default each runs through the same
+# code with these smoke flags appended (later flags win), and the targets are asserted on
+# the shipped model the full command produced (pretrained_models/, its metrics.json),
+# which test_pretrained_captioners.py / test_pretrained_clip_shapes.py re-evaluate.
 FULL_RECIPES = os.environ.get("TFCAPTION_FULL_RECIPES") == "1"
 SMOKE_FLAGS = {
+    "hparams/clipcap_shapes.json": " --set train.epochs=2 --set train.sample_every=1",
     "--out_dir=data/shapes_clip": " --num_train=300",
     "hparams/clip_shapes.json": " --set train.epochs=1",
     "--out_dir=data/shapes_corpus": " --num_train=500",
@@ -99,7 +100,7 @@ def main_job():
     cwd = tempfile.mkdtemp(prefix="readme-")
     for name in ("hparams", "pretrained_models"):  # the repository's files, as in a clone
         os.symlink(os.path.join(ROOT, name), os.path.join(cwd, name))
-    out = run(blocks("bash")[0].splitlines()[1], cwd, timeout=1800)
+    out = run(recipe(blocks("bash")[0].splitlines()[1]), cwd, timeout=1800)
     yield cwd, out
     shutil.rmtree(cwd, ignore_errors=True)
 
@@ -119,12 +120,17 @@ def test_main_job_writes_the_shapes_dataset(main_job):
 
 def test_main_job_trains_clipcap_and_prints_test_metrics_and_samples(main_job):
     workdir, out = main_job
-    train_cmd = blocks("bash")[0].splitlines()[1].split(" && ")[1]
+    train_cmd = recipe(blocks("bash")[0].splitlines()[1].split(" && ")[1])
     metrics = trained_metrics(train_cmd, workdir, out)
     assert metrics["num_images"] == 250 and metrics["shapes"]["num_images"] == 250
-    # measured values are in the hparams file's description; the bound leaves room for noise
-    assert metrics["shapes"]["object_recall"] >= 0.9, metrics["shapes"]
-    assert metrics["shapes"]["all_correct"] >= 0.85, metrics["shapes"]
+    # the target, on this run (full) or on the shipped result of the full command
+    # (pretrained_models/clipcap_shapes); measured values are in the hparams file's
+    # description, the bound leaves room for noise
+    result = metrics if FULL_RECIPES else shipped_metrics("clipcap_shapes")
+    assert result["shapes"]["num_images"] == 250
+    assert result["shapes"]["object_recall"] >= 0.9, result["shapes"]
+    assert result["shapes"]["all_correct"] >= 0.85, result["shapes"]
+    assert metrics["shapes"]["object_recall"] >= 0.5, metrics["shapes"]  # it learns, smoke too
     assert len(metrics["samples"]) == 5 and all(s["caption"] for s in metrics["samples"])
     assert re.search(r"epoch \d+ sample val_\d+: '.+' \(reference: '.+'\)", out)
     assert os.path.isfile(os.path.join(workdir, "runs/clipcap_shapes/model/model.weights.h5"))
