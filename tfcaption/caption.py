@@ -20,6 +20,7 @@ full size.
 """
 
 from tfcaption import console  # noqa: F401  (first: quiets TensorFlow before it loads)
+from tfcaption import command
 
 import json
 import sys
@@ -100,7 +101,7 @@ def main(argv):
 
 def run():
     flags.mark_flags_as_required(["model"])
-    app.run(main)
+    command.run(main)
 
 
 if __name__ == "__main__":

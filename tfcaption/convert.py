@@ -14,6 +14,7 @@ Prints a one-line summary of what was converted.
 """
 
 from tfcaption import console  # noqa: F401  (first: quiets TensorFlow before it loads)
+from tfcaption import command
 
 import os
 
@@ -71,7 +72,7 @@ def main(argv):
 
 def run():
     flags.mark_flags_as_required(["checkpoint", "gpt2", "out"])
-    app.run(main)
+    command.run(main)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ embeddings, the CLIP image features of ``--data`` (train/val/test) and, for each
 """
 
 from tfcaption import console  # noqa: F401  (first: quiets TensorFlow before it loads)
+from tfcaption import command
 
 import json
 import os
@@ -95,7 +96,7 @@ def main(argv):
 
 def run():
     flags.mark_flags_as_required(["clip", "corpus", "data", "out_dir"])
-    app.run(main)
+    command.run(main)
 
 
 if __name__ == "__main__":

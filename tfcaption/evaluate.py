@@ -20,6 +20,7 @@ See :func:`tfcaption.evaluation.evaluate_model.evaluate_captioner`.
 """
 
 from tfcaption import console  # noqa: F401  (first: quiets TensorFlow before it loads)
+from tfcaption import command
 
 import sys
 import time
@@ -78,7 +79,7 @@ def main(argv):
 
 def run():
     flags.mark_flags_as_required(["model", "data", "out"])
-    app.run(main)
+    command.run(main)
 
 
 if __name__ == "__main__":

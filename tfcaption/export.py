@@ -18,6 +18,7 @@ Serving runs it only with ``--xla_cpu_compilation_enabled=true`` (CPU).
 """
 
 from tfcaption import console  # noqa: F401  (first: quiets TensorFlow before it loads)
+from tfcaption import command
 
 import os
 import time
@@ -86,7 +87,7 @@ def main(argv):
 
 def run():
     flags.mark_flags_as_required(["model", "export_dir"])
-    app.run(main)
+    command.run(main)
 
 
 if __name__ == "__main__":

@@ -3,8 +3,9 @@
 A file holds nested objects, e.g. ``{"description": ..., "model": {"type": "clip", ...},
 "data": {...}, "train": {...}}``. Overrides use dotted keys (``train.epochs=3``); values
 are parsed as JSON when they can be (``3``, ``1e-4``, ``true``, ``[1, 2]``) and are
-strings otherwise. An override may only replace a key the file already has, so a typo
-is an error rather than a silently ignored setting.
+strings otherwise. An override names an existing section (a typo there is an error at
+once); its last key may be new -- a setting the file leaves at its default -- and is
+then checked against the trainer's settings like every key (an unknown one is named).
 """
 
 import copy
@@ -31,11 +32,12 @@ def apply_overrides(hparams, overrides, source="hparams"):
         node = hparams
         parts = key.strip().split(".")
         for depth, part in enumerate(parts):
-            if not isinstance(node, dict) or part not in node:
+            last = depth == len(parts) - 1
+            if not isinstance(node, dict) or (part not in node and not last):
                 known = sorted(node) if isinstance(node, dict) else []
                 raise ValueError(f"override {key!r}: {'.'.join(parts[:depth + 1])!r} is not a "
                                f"key of {source} (known here: {known})")
-            if depth == len(parts) - 1:
+            if last:
                 node[part] = parse_value(value)
             else:
                 node = node[part]

@@ -8,6 +8,7 @@ Output: ``OUT/images/...``, ``OUT/captions.jsonl`` and ``OUT/prepare_report.json
 """
 
 from tfcaption import console  # noqa: F401  (first: quiets TensorFlow before it loads)
+from tfcaption import command
 
 import os
 
@@ -101,7 +102,7 @@ def main(argv):
 
 def run():
     flags.mark_flags_as_required(["dataset", "out_dir"])
-    app.run(main)
+    command.run(main)
 
 
 if __name__ == "__main__":

@@ -5,9 +5,11 @@
 
 The workdir receives ``hparams.json`` (the resolved settings), checkpoints, TensorBoard
 logs, the trained model dir and ``metrics.json``. Rerunning an interrupted run with the
-same workdir resumes from its last finished epoch; rerunning a finished one prints its
-metrics without training again. A workdir is bound to its hparams: other settings need
-another workdir.
+same workdir resumes wherever it was killed, losing at most one epoch: finished phases
+(feature cache, tokenizer, ``fit``, model dir) are kept, ``fit`` resumes from its last
+epoch (:mod:`tfcaption.training.resumable_fit`), an unfinished evaluation is redone;
+rerunning a finished one prints its metrics without training again. A workdir is bound
+to its hparams (other settings need another workdir) and to one run at a time.
 
 It ends with a short summary (the key test metrics, final losses, time, a few sample
 captions and the files written; :mod:`tfcaption.evaluation.run_summary`); ``--json``
@@ -16,6 +18,7 @@ packages' warnings are off unless ``-v 1`` (:mod:`tfcaption.console`).
 """
 
 from tfcaption import console  # noqa: F401  (first: quiets TensorFlow before it loads)
+from tfcaption import command
 
 import json
 import logging
@@ -28,6 +31,7 @@ from tfcaption import json_flag  # noqa: F401  (--json)
 from tfcaption.file_io import read_json
 from tfcaption.hparams import check_hparams, load_hparams, save_hparams
 from tfcaption.models.families import trainer_module
+from tfcaption.training.workdir_lock import workdir_lock
 
 flags.DEFINE_string("hparams", None, "Path to an hparams JSON file.")
 flags.DEFINE_string("workdir", None, "Output directory (created; reused to resume).")
@@ -45,12 +49,27 @@ def resolve(hparams, source="hparams"):
     return trainer, hparams
 
 
+def check_before_work(hparams, source="hparams"):
+    """:func:`resolve`, then the trainer's checks that read the data (``check_data``:
+    the dataset exists, the run has steps, warmup fits in them); returns
+    ``(trainer, hparams)``."""
+    trainer, hparams = resolve(hparams, source)
+    trainer.check_data(hparams, source)
+    return trainer, hparams
+
+
 def train(hparams, workdir, source="hparams"):
     """Runs the trainer for ``hparams["model"]["type"]``; returns its metrics dict.
 
-    The settings are checked (:func:`resolve`) before anything is written."""
-    trainer, hparams = resolve(hparams, source)
-    os.makedirs(workdir, exist_ok=True)
+    The settings are checked (:func:`resolve`) before anything is written; the workdir
+    is locked for the run (:func:`workdir_lock`: one run at a time, leftovers of killed
+    runs removed)."""
+    trainer, hparams = check_before_work(hparams, source)
+    with workdir_lock(workdir):
+        return _train(trainer, hparams, workdir)
+
+
+def _train(trainer, hparams, workdir):
     hparams_path = os.path.join(workdir, "hparams.json")
     if os.path.isfile(hparams_path):
         previous = read_json(hparams_path)
@@ -106,7 +125,7 @@ def main(argv):
 
 
 def run():
-    app.run(main)
+    command.run(main)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,8 @@ class CaptionerFamily:
       trainers: ``{hparams model.type: "module"}``; each module has
         ``run(hparams, workdir)``, ``SETTINGS`` (the schema
         :func:`tfcaption.hparams.check_hparams` checks its hparams against) and
-        ``validate(hparams, source)`` (the value checks a schema cannot express).
+        ``validate(hparams, source)`` (the value checks a schema cannot express) and
+        ``check_data(hparams, source)`` (the checks that read the data).
       loader: ``"module:function"``, ``(model_dir, jit_compile=True, **options) ->``
         a :class:`~tfcaption.models.captioner.Captioner`.
       saver: ``"module:function"``, ``(captioner, out_dir) -> out_dir``.

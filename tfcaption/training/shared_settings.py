@@ -5,6 +5,8 @@ Each trainer's ``SETTINGS`` (in the ``*_settings.py`` module next to it) builds 
 so a key means the same everywhere and its default is written down once.
 """
 
+import os
+
 from tfcaption.hparams import Required, Section
 from tfcaption.training.adamw import SCHEDULES
 
@@ -53,3 +55,45 @@ def check_positive(train, source="hparams", keys=("batch_size", "epochs")):
     for key in keys:
         if train[key] < 1:
             raise ValueError(f"{source}: train.{key} must be >= 1, got {train[key]!r}")
+
+
+def train_split_records(hparams, source="hparams"):
+    """The records of ``data.train_split`` in ``data.dir/captions.jsonl``; ``ValueError``
+    naming the file when it is missing or the split is empty (read before any work)."""
+    from tfcaption.data.captions_file import CAPTIONS_FILE, read_captions_jsonl
+
+    data = hparams["data"]
+    path = os.path.join(data["dir"], CAPTIONS_FILE)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{source}: data.dir {data['dir']!r} holds no {CAPTIONS_FILE} "
+                                f"(write it with python -m tfcaption.prepare)")
+    records = read_captions_jsonl(path, split=data["train_split"])
+    if not records:
+        raise ValueError(f"{source}: {path} has no record of split "
+                         f"{data['train_split']!r} (data.train_split)")
+    return records
+
+
+def check_run_length(hparams, examples, what, source="hparams", prefixes=("",)):
+    """The run's optimizer steps (``examples // train.batch_size * train.epochs``), checked
+    before any work: at least one step per epoch, and ``train.<prefix>warmup_steps`` (or
+    ``train.warmup_steps``) no more than the steps. ``what`` names the examples
+    ("train images")."""
+    train = hparams["train"]
+    batch, epochs = train["batch_size"], train["epochs"]
+    per_epoch = examples // batch
+    if per_epoch == 0:
+        raise ValueError(f"{source}: train.batch_size={batch} is larger than the {examples} "
+                         f"{what}: an epoch would have no step")
+    total = per_epoch * epochs
+    for prefix in prefixes:
+        warmup = train.get(prefix + "warmup_steps")
+        key = prefix + "warmup_steps"
+        if warmup is None:
+            warmup, key = train.get("warmup_steps") or 0, "warmup_steps"
+        if warmup > total:
+            raise ValueError(
+                f"{source}: train.{key}={warmup} is more than the run's {total} optimizer "
+                f"steps ({examples} {what} // train.batch_size {batch} * train.epochs "
+                f"{epochs}); lower train.{key} or raise train.epochs")
+    return total

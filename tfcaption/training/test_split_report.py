@@ -18,6 +18,21 @@ def evaluate_test_split(captioner, hparams, verbose=1):
                               seed=hparams["train"]["seed"], verbose=verbose)
 
 
+def finish_captioner_run(captioner, save, history, hparams, workdir, **extra_metrics):
+    """The last phases of a captioner training: the model dir ``workdir/model``
+    (``save(captioner, path)``, atomic; kept when a killed earlier attempt wrote it
+    already), the shared evaluator on the test split, then the reports
+    (:func:`write_reports`; ``metrics.json`` last, the run's final marker). Returns the
+    metrics, with ``extra_metrics`` added."""
+    model_dir = os.path.join(workdir, "model")
+    if not os.path.isdir(model_dir):
+        save(captioner, model_dir)
+    result = evaluate_test_split(captioner, hparams,
+                                 verbose=1 if hparams["train"].get("verbose", 1) else 0)
+    result.metrics.update(extra_metrics)
+    return write_reports(result, history, hparams, workdir)
+
+
 def write_reports(result, history, hparams, workdir):
     """``metrics.json`` (the evaluation's metrics, the final losses and a few samples),
     ``predictions.jsonl`` and ``metrics.md`` in ``workdir``; returns the metrics."""

@@ -8,7 +8,8 @@ file against (unknown keys, missing required keys, types; defaults filled in);
 
 from tfcaption.backbones.clip_model import VISION_TYPES
 from tfcaption.hparams import Required, Section
-from tfcaption.training.shared_settings import DATA, TOKENIZER, check_positive
+from tfcaption.training.shared_settings import (DATA, TOKENIZER, check_positive,
+                                                check_run_length, train_split_records)
 
 SHARED_KEYS = ("text_hidden_dim", "text_num_layers", "text_num_heads", "text_intermediate_dim",
                "projection_dim", "max_sequence_length", "image_size")
@@ -66,3 +67,9 @@ def validate(hparams, source="hparams"):
     """The checks :data:`SETTINGS` cannot express (see :func:`check_model`)."""
     check_model(hparams["model"], source)
     check_positive(hparams["train"], source)
+
+
+def check_data(hparams, source="hparams"):
+    """The checks that read the dataset (the run's length), before any work."""
+    check_run_length(hparams, len(train_split_records(hparams, source)), "train images",
+                     source)

@@ -31,11 +31,12 @@ from tfcaption.file_io import atomic_write_text
 from tfcaption.hparams import check_hparams
 from tfcaption.data.image_preprocessor import ImagePreprocessor
 from tfcaption.models.clip.clip_settings import SETTINGS, check_model, validate
+from tfcaption.models.clip.clip_settings import check_data  # noqa: F401  (the trainer contract)
 from tfcaption.models.clip.contrastive_clip import ContrastiveClip
 from tfcaption.models.clip.retrieval import retrieval_recall
 from tfcaption.tokenizers.clip_bpe_trainer import train_clip_bpe
 from tfcaption.tokenizers.clip_tokenizer import load_clip_tokenizer
-from tfcaption.training.run_callbacks import run_callbacks
+from tfcaption.training.resumable_fit import resumable_fit
 
 
 def _tokenizer(hparams, workdir):
@@ -154,10 +155,9 @@ def run(hparams, workdir, extra_callbacks=()):
     model({"images": tf.zeros([2, size, size, 3]),  # built, so a backup can be restored
            "token_ids": tf.fill([2, length], tokenizer.end_token_id)})
     model.optimizer.build(model.trainable_variables)
-    callbacks = run_callbacks(workdir) + list(extra_callbacks)
-    history = model.fit(train_ds, validation_data=val_ds, epochs=train["epochs"],
-                        callbacks=callbacks, verbose=train["verbose"],
-                        shuffle=False)  # the pipeline shuffles
+    history = resumable_fit(model, train_ds, workdir, train["epochs"],
+                            extra_callbacks=extra_callbacks, validation_data=val_ds,
+                            verbose=train["verbose"], shuffle=False)  # the pipeline shuffles
     metrics = evaluate_retrieval(clip, tokenizer, preprocessor, hparams["data"]["dir"],
                                  hparams["data"]["test_split"],
                                  hparams["model"]["max_sequence_length"])

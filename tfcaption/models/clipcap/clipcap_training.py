@@ -32,13 +32,16 @@ from tfcaption.models.clipcap.caption_lm_trainer import CaptionLmTrainer
 from tfcaption.models.clipcap.clipcap_builder import build_clipcap, load_or_build_gpt2
 from tfcaption.models.clipcap.clipcap_captioner import ClipCapCaptioner
 from tfcaption.models.clipcap.clipcap_model_dir import save_clipcap
-from tfcaption.models.clipcap.clipcap_settings import SETTINGS, gpt2_settings, validate
+from tfcaption.models.clipcap.clipcap_settings import (SETTINGS, gpt2_settings,
+                                                    optimizer_steps, validate)
+from tfcaption.models.clipcap.clipcap_settings import (  # noqa: F401  (the trainer contract)
+    check_data)
 from tfcaption.training.adamw import build_adamw
 from tfcaption.training.caption_tokenizer import caption_tokenizer
-from tfcaption.training.run_callbacks import run_callbacks
+from tfcaption.training.resumable_fit import resumable_fit
 from tfcaption.training.sample_captions import SampleCaptions
 from tfcaption.training.split_features import cache_split_features, eval_features
-from tfcaption.training.test_split_report import evaluate_test_split, write_reports
+from tfcaption.training.test_split_report import finish_captioner_run
 
 
 def _pipeline(hparams, split, tokenizer, features_dir, shuffle, pairing):
@@ -82,10 +85,7 @@ def run(hparams, workdir, extra_callbacks=()):
     val_pipe = _pipeline(hparams, data["val_split"], tokenizer, features_dir, False, "sample")
     train_ds = train_pipe.dataset(train["batch_size"]).map(_inputs)
     val_ds = val_pipe.dataset(train["batch_size"], drop_remainder=False).map(_inputs)
-    pairs = sum(len(r["captions"]) for r in train_pipe.records)
-    per_epoch = (pairs if data["pairing"] == "all" else len(train_pipe.records))
-    total_steps = per_epoch // train["batch_size"] * train["epochs"]
-    trainer.compile(optimizer=build_adamw(train, total_steps),
+    trainer.compile(optimizer=build_adamw(train, optimizer_steps(hparams)),
                     jit_compile=train["jit_compile"])
     trainer({"prefix": tf.zeros([2, prefix_dim]),  # built, so a backup can be restored
              "token_ids": tf.zeros([2, data["max_length"]], tf.int32),
@@ -96,11 +96,7 @@ def run(hparams, workdir, extra_callbacks=()):
         data, data["val_split"], features_dir, train["num_samples"])
     samples = SampleCaptions(lambda x: captioner.generate(x, "greedy"), sample_feats,
                              sample_ids, sample_refs, every=train["sample_every"])
-    callbacks = run_callbacks(workdir) + [samples] + list(extra_callbacks)
-    history = trainer.fit(train_ds, validation_data=val_ds, epochs=train["epochs"],
-                          callbacks=callbacks, verbose=train["verbose"],
-                          shuffle=False)  # the pipeline shuffles
-
-    save_clipcap(captioner, os.path.join(workdir, "model"))
-    result = evaluate_test_split(captioner, hparams, verbose=1 if train["verbose"] else 0)
-    return write_reports(result, history, hparams, workdir)
+    history = resumable_fit(trainer, train_ds, workdir, train["epochs"], [samples],
+                            extra_callbacks, validation_data=val_ds,
+                            verbose=train["verbose"], shuffle=False)  # the pipeline shuffles
+    return finish_captioner_run(captioner, save_clipcap, history, hparams, workdir)

@@ -7,7 +7,7 @@ file against (unknown keys, a missing ``data.dir``, types; defaults filled in);
 """
 
 from tfcaption.hparams import Required, Nullable, Section
-from tfcaption.training.shared_settings import DATA, EVAL
+from tfcaption.training.shared_settings import DATA, EVAL, check_run_length, train_split_records
 
 SETTINGS = {
     "model": Section({
@@ -58,3 +58,12 @@ def validate(hparams, source="hparams"):
     if train["epochs"] == 0 and train["pretrain_epochs"] == 0:
         raise ValueError(f"{source}: train.epochs and train.pretrain_epochs are both 0: "
                          f"nothing to train")
+
+
+def check_data(hparams, source="hparams"):
+    """The checks that read the dataset (at least one batch of train captions), before
+    any work."""
+    captions = sum(len(r["captions"]) for r in train_split_records(hparams, source))
+    limit = hparams["data"]["max_train_captions"]
+    check_run_length(hparams, min(captions, int(limit)) if limit else captions,
+                     "train captions", source, prefixes=())

@@ -37,12 +37,13 @@ from tfcaption.models.wgan.gru_critic import GruCritic
 from tfcaption.models.wgan.validation_diversity import ValidationDiversity
 from tfcaption.models.wgan.wgan_gru_model import WganGruModel
 from tfcaption.models.wgan.wgan_settings import SETTINGS, validate
+from tfcaption.models.wgan.wgan_settings import check_data  # noqa: F401  (the trainer contract)
 from tfcaption.tokenizers.word_vocabulary import WordVocabulary
 from tfcaption.training.atomic_checkpoint import save_weights_atomically
-from tfcaption.training.run_callbacks import run_callbacks
+from tfcaption.training.resumable_fit import resumable_fit
 from tfcaption.training.sample_captions import SampleCaptions
 from tfcaption.training.split_features import cache_split_features, eval_features
-from tfcaption.training.test_split_report import evaluate_test_split, write_reports
+from tfcaption.training.test_split_report import finish_captioner_run
 
 
 def clean(text):
@@ -134,7 +135,7 @@ def _callbacks(directory, captioner, hparams, features_dir):
                              ids[:shown], refs[:shown], every=train["sample_every"])
     diversity = ValidationDiversity(lambda x: captioner.generate(x, "greedy", batch_size=256),
                                     feats, refs)
-    return run_callbacks(directory) + [diversity, samples]
+    return [diversity, samples]
 
 
 def pretrain(hparams, workdir, generator, critic, dataset, captioner, features_dir):
@@ -149,9 +150,9 @@ def pretrain(hparams, workdir, generator, critic, dataset, captioner, features_d
     model = wgan_model(hparams, generator, critic, "mle")
     model.compile(g_optimizer=adam(train, "pretrain_"))
     model.build_optimizers()
-    history = model.fit(dataset, epochs=train["pretrain_epochs"], verbose=train["verbose"],
-                        callbacks=_callbacks(directory, captioner, hparams, features_dir),
-                        shuffle=False)  # the pipeline shuffles
+    history = resumable_fit(model, dataset, directory, train["pretrain_epochs"],
+                            _callbacks(directory, captioner, hparams, features_dir),
+                            verbose=train["verbose"], shuffle=False)  # the pipeline shuffles
     save_weights_atomically(generator, weights)
     return history
 
@@ -178,11 +179,9 @@ def run(hparams, workdir, extra_callbacks=()):
     model = wgan_model(hparams, generator, critic, "adversarial")
     model.compile(g_optimizer=adam(train), d_optimizer=adam(train))
     model.build_optimizers()
-    callbacks = _callbacks(workdir, captioner, hparams, features_dir) + list(extra_callbacks)
-    history = model.fit(dataset, epochs=train["epochs"], verbose=train["verbose"],
-                        callbacks=callbacks, shuffle=False)  # the pipeline shuffles
-    save_gru_captioner(captioner, os.path.join(workdir, "model"))
-    result = evaluate_test_split(captioner, hparams, verbose=1 if train["verbose"] else 0)
-    result.metrics["history"] = {key: [float(v) for v in values]
-                                 for key, values in history.history.items()}
-    return write_reports(result, history, hparams, workdir)
+    history = resumable_fit(model, dataset, workdir, train["epochs"],
+                            _callbacks(workdir, captioner, hparams, features_dir),
+                            extra_callbacks, verbose=train["verbose"],
+                            shuffle=False)  # the pipeline shuffles
+    return finish_captioner_run(captioner, save_gru_captioner, history, hparams, workdir,
+                                history=history.history)

@@ -13,7 +13,8 @@ one (:func:`optimizer_settings`).
 """
 
 from tfcaption.hparams import Required, Section
-from tfcaption.training.shared_settings import ADAMW, DATA, EVAL, check_adamw, check_positive
+from tfcaption.training.shared_settings import (ADAMW, DATA, EVAL, check_adamw, check_positive,
+                                                check_run_length, train_split_records)
 
 # model.discriminator without a path: the RoBERTa config trained from scratch
 ENCODER_KEYS = ("num_layers", "num_heads", "hidden_dim", "intermediate_dim", "dropout")
@@ -90,3 +91,10 @@ def validate(hparams, source="hparams"):
                          f"{list(DISTRIBUTE)}")
     for prefix in OPTIMIZER_PREFIXES:
         check_adamw(train, source, prefix)
+
+
+def check_data(hparams, source="hparams"):
+    """The checks that read the dataset (the run's length, for both optimizers), before
+    any work."""
+    check_run_length(hparams, len(train_split_records(hparams, source)), "train images",
+                     source, prefixes=OPTIMIZER_PREFIXES)

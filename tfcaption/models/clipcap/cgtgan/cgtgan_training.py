@@ -40,15 +40,17 @@ from tfcaption.models.clipcap.cgtgan.cgtgan_model import CgtGanModel
 from tfcaption.models.clipcap.cgtgan.cgtgan_settings import (ENCODER_KEYS, SETTINGS,
                                                              check_discriminator,
                                                              optimizer_settings, validate)
+from tfcaption.models.clipcap.cgtgan.cgtgan_settings import (  # noqa: F401  (the trainer contract)
+    check_data)
 from tfcaption.models.clipcap.cgtgan.corpus_embedding import FEATURES_DIR, read_corpus, read_targets
 from tfcaption.models.clipcap.cgtgan.validation_checkpoint import ValidationCheckpoint
 from tfcaption.models.clipcap.clipcap_model_dir import load_clipcap, save_clipcap
 from tfcaption.tokenizers.roberta_tokenizer import (load_roberta_tokenizer,
                                                     write_roberta_from_gpt2)
 from tfcaption.training.adamw import build_adamw
-from tfcaption.training.run_callbacks import run_callbacks
+from tfcaption.training.resumable_fit import resumable_fit
 from tfcaption.training.split_features import eval_features
-from tfcaption.training.test_split_report import evaluate_test_split, write_reports
+from tfcaption.training.test_split_report import finish_captioner_run
 
 
 def build_discriminator_from(settings, generator_dir, workdir):
@@ -167,14 +169,12 @@ def _run(hparams, workdir, features, targets, sentences, features_dir, extra_cal
         captioner.model, lambda x: captioner.generate(x, decoding), val_features, val_ids,
         val_refs, best_path, os.path.join(workdir, "val_history.json"),
         extra_metrics=_shapes_metrics(data))
-    callbacks = [validation] + run_callbacks(workdir) + list(extra_callbacks)
     dataset = gan_dataset(features, targets, sentences, gan.retokenizer, train["batch_size"],
                           gan.num_samples, train["seed"])
-    history = gan.fit(dataset, epochs=train["epochs"], callbacks=callbacks,
-                      verbose=train["verbose"], shuffle=False)  # the dataset shuffles
+    history = resumable_fit(gan, dataset, workdir, train["epochs"], [validation],
+                            extra_callbacks, verbose=train["verbose"],
+                            shuffle=False)  # the dataset shuffles
 
     captioner.model.load_weights(best_path)
-    save_clipcap(captioner, os.path.join(workdir, "model"))
-    result = evaluate_test_split(captioner, hparams, verbose=1 if train["verbose"] else 0)
-    result.metrics["val_history"] = validation.history
-    return write_reports(result, history, hparams, workdir)
+    return finish_captioner_run(captioner, save_clipcap, history, hparams, workdir,
+                                val_history=validation.read_history())

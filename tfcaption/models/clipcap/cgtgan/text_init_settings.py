@@ -7,10 +7,13 @@ file against; the ``model`` section is ClipCap's
 checks a schema cannot express.
 """
 
+import os
+
 from tfcaption.hparams import Required, Section
+from tfcaption.models.clipcap.cgtgan.corpus_embedding import CORPUS_FILE
 from tfcaption.models.clipcap.clipcap_settings import MODEL, check_model
 from tfcaption.training.shared_settings import (ADAMW, DATA, EVAL, TOKENIZER, check_adamw,
-                                                check_positive)
+                                                check_positive, check_run_length)
 
 SETTINGS = {
     "model": MODEL,
@@ -37,3 +40,14 @@ def validate(hparams, source="hparams"):
     check_model(hparams["model"], source)
     check_adamw(hparams["train"], source)
     check_positive(hparams["train"], source)
+
+
+def check_data(hparams, source="hparams"):
+    """The checks that read the corpus (the run's length), before any work."""
+    path = os.path.join(hparams["data"]["corpus_embeddings"], CORPUS_FILE)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{source}: data.corpus_embeddings holds no {CORPUS_FILE}: "
+                                f"{path} (write it with python -m tfcaption.embed_corpus)")
+    with open(path, "rb") as f:
+        sentences = sum(1 for line in f if line.strip())
+    check_run_length(hparams, sentences, "corpus sentences", source)

@@ -20,8 +20,6 @@ Steps:
    ``predictions.jsonl``, ``metrics.md``).
 """
 
-import os
-
 import keras
 import numpy as np
 import tensorflow as tf
@@ -31,6 +29,8 @@ from tfcaption.data.caption_tokens import pad_tokens
 from tfcaption.hparams import check_hparams
 from tfcaption.models.clipcap.cgtgan.corpus_embedding import read_corpus
 from tfcaption.models.clipcap.cgtgan.text_init_settings import SETTINGS, validate
+from tfcaption.models.clipcap.cgtgan.text_init_settings import (  # noqa: F401  (the trainer contract)
+    check_data)
 from tfcaption.models.clipcap.caption_lm_trainer import CaptionLmTrainer
 from tfcaption.models.clipcap.clipcap_builder import build_clipcap, load_or_build_gpt2
 from tfcaption.models.clipcap.clipcap_captioner import ClipCapCaptioner
@@ -38,8 +38,8 @@ from tfcaption.models.clipcap.clipcap_model_dir import save_clipcap
 from tfcaption.models.clipcap.clipcap_settings import gpt2_settings
 from tfcaption.training.adamw import build_adamw
 from tfcaption.training.caption_tokenizer import caption_tokenizer
-from tfcaption.training.run_callbacks import run_callbacks
-from tfcaption.training.test_split_report import evaluate_test_split, write_reports
+from tfcaption.training.resumable_fit import resumable_fit
+from tfcaption.training.test_split_report import finish_captioner_run
 
 
 def text_dataset(texts, embeddings, tokenizer, max_length, batch_size, seed):
@@ -80,15 +80,13 @@ def run(hparams, workdir, extra_callbacks=()):
              "token_ids": tf.zeros([2, data["max_length"]], tf.int32),
              "padding_mask": tf.ones([2, data["max_length"]], tf.bool)})
     trainer.optimizer.build(model.trainable_variables)
-    callbacks = run_callbacks(workdir) + list(extra_callbacks)
-    history = trainer.fit(text_dataset(texts, embeddings, tokenizer, data["max_length"],
-                                       train["batch_size"], train["seed"]),
-                          epochs=train["epochs"], callbacks=callbacks,
-                          verbose=train["verbose"], shuffle=False)  # text_dataset shuffles
+    history = resumable_fit(trainer, text_dataset(texts, embeddings, tokenizer,
+                                                  data["max_length"], train["batch_size"],
+                                                  train["seed"]),
+                            workdir, train["epochs"], extra_callbacks=extra_callbacks,
+                            verbose=train["verbose"], shuffle=False)  # text_dataset shuffles
 
     encoder = load_clip_image_encoder(hparams["model"]["clip"])
     captioner = ClipCapCaptioner(model, tokenizer, image_encoder=encoder,
                                  jit_compile=train["jit_compile"])
-    save_clipcap(captioner, os.path.join(workdir, "model"))
-    result = evaluate_test_split(captioner, hparams, verbose=1 if train["verbose"] else 0)
-    return write_reports(result, history, hparams, workdir)
+    return finish_captioner_run(captioner, save_clipcap, history, hparams, workdir)

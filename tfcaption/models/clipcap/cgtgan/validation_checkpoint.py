@@ -74,11 +74,16 @@ class ValidationCheckpoint(keras.callbacks.Callback):
                  + (" (best)" if entry["best"] else ""))
         return metrics
 
-    def on_train_begin(self, logs=None):
+    def read_history(self):
+        """The validation history written so far (``history_path``; empty when none),
+        also kept in ``self.history``."""
         if os.path.isfile(self.history_path):
             with open(self.history_path) as f:
                 self.history = json.load(f)
-        if not self.history:
+        return self.history
+
+    def on_train_begin(self, logs=None):
+        if not self.read_history():
             self._record(0, {})
 
     def on_epoch_end(self, epoch, logs=None):

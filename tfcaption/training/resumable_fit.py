@@ -1,0 +1,72 @@
+"""``fit`` that loses at most one epoch, whatever moment the process is killed.
+
+Files in the run's directory (a trainer's workdir, or a stage's folder in it)::
+
+    backup/                       Keras BackupAndRestore: weights, optimizer, epoch
+    epochs.json                   every epoch's logs (:class:`EpochLog`)
+    checkpoints/last.weights.h5   the weights after the last epoch (atomic)
+    checkpoints/final.weights.h5  the weights fit ended with (atomic)
+    fit_done.json                 the marker: fit finished; its history
+    logs/                         TensorBoard
+
+A kill during an epoch resumes at that epoch from ``backup/``; a kill after the last
+epoch but before ``fit_done.json`` restores the last backup and runs no epoch again; once
+``fit_done.json`` exists a rerun loads ``final.weights.h5`` and does not fit at all. The
+backup is kept until the marker is written (Keras would delete it when ``fit`` ends) and
+removed after.
+"""
+
+import json
+import os
+import shutil
+
+import keras
+
+from tfcaption.file_io import atomic_write_text
+from tfcaption.training.atomic_checkpoint import AtomicCheckpoint, save_weights_atomically
+from tfcaption.training.epoch_log import EpochLog
+
+FIT_DONE = "fit_done.json"
+FINAL_WEIGHTS = os.path.join("checkpoints", "final.weights.h5")
+
+
+class FitHistory:
+    """What :func:`resumable_fit` returns: ``history`` as Keras' ``History.history``
+    (``{key: [value per epoch]}``), over every epoch of the run, resumed or not."""
+
+    def __init__(self, history):
+        self.history = history
+
+
+def fit_done(directory):
+    return os.path.isfile(os.path.join(directory, FIT_DONE))
+
+
+def resumable_fit(model, data, directory, epochs, callbacks=(), extra_callbacks=(),
+                  **fit_kwargs):
+    """``model.fit(data, epochs=epochs, callbacks=..., **fit_kwargs)`` made resumable in
+    ``directory`` (see the module docstring); returns a :class:`FitHistory`.
+
+    ``model`` must be built (and its optimizer too) before the call, as a backup is
+    restored into it. ``callbacks`` run before the run's own (so what they add to an
+    epoch's logs is logged and backed up with it), ``extra_callbacks`` after them."""
+    directory = os.fspath(directory)
+    epoch_log = EpochLog(os.path.join(directory, "epochs.json"))
+    final = os.path.join(directory, FINAL_WEIGHTS)
+    if fit_done(directory):
+        model.load_weights(final)
+        with open(os.path.join(directory, FIT_DONE)) as f:
+            return FitHistory(json.load(f)["history"])
+    backup = os.path.join(directory, "backup")
+    own = [epoch_log,
+           AtomicCheckpoint(os.path.join(directory, "checkpoints", "last.weights.h5")),
+           keras.callbacks.BackupAndRestore(backup, double_checkpoint=True,
+                                            delete_checkpoint=False),
+           keras.callbacks.TensorBoard(os.path.join(directory, "logs"))]
+    model.fit(data, epochs=epochs, callbacks=list(callbacks) + own + list(extra_callbacks), **fit_kwargs)
+    history = epoch_log.history(epochs)
+    save_weights_atomically(model, final)
+    atomic_write_text(os.path.join(directory, FIT_DONE),
+                      json.dumps({"epochs": epochs, "history": history}, indent=1) + "\n")
+    shutil.rmtree(backup, ignore_errors=True)
+    return FitHistory(history)
