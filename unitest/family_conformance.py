@@ -60,7 +60,11 @@ def run_family_conformance(family_name, model_dir, shapes_dir, work_dir):
     reloaded = load_captioner(again, jit_compile=False)
     with open(os.path.join(model_dir, "config.json")) as a, \
             open(os.path.join(again, "config.json")) as b:
-        assert json.load(a) == json.load(b)
+        first, second = json.load(a), json.load(b)
+    # "files" (the weights checksums) may differ: Keras stores auto-generated layer names
+    # such as "dropout_3", which depend on the process, in the .weights.h5 file
+    assert set(first.pop("files")) == set(second.pop("files")) == {"model.weights.h5"}
+    assert first == second
     assert reloaded.generate(images) == expected["captions"]
 
     # 2. the Keras config round trip

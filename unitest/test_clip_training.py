@@ -108,8 +108,13 @@ def test_overrides_are_checked():
                                      "data.dir=elsewhere"])
     assert hparams["train"]["epochs"] == 7 and hparams["train"]["learning_rate"] == 1e-3
     assert hparams["data"]["dir"] == "elsewhere"
-    with pytest.raises(ValueError, match="'train.epoch' is not a key"):
-        load_hparams(HPARAMS, ["train.epoch=3"])
+    with pytest.raises(ValueError, match="'nowhere' is not a key"):
+        load_hparams(HPARAMS, ["nowhere.epochs=3"])
+    # a new last key may set what the file leaves at its default; a misspelt one is named
+    # by the settings check, before any work
+    typo = load_hparams(HPARAMS, ["train.epoch=3"])
+    with pytest.raises(ValueError, match=r"unknown setting\(s\) \['train.epoch'\]"):
+        resolve(typo, HPARAMS)
     with pytest.raises(ValueError, match="not of the form key=value"):
         load_hparams(HPARAMS, ["train.epochs"])
 

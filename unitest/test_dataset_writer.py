@@ -9,7 +9,7 @@ from PIL import Image
 
 from tfcaption.data import image_ops
 from tfcaption.data.captions_file import MalformedSourceError, read_captions_jsonl
-from tfcaption.data.dataset_writer import DatasetWriter
+from tfcaption.data.dataset_writer import MAX_CAPTION_CHARS, DatasetWriter
 from tfcaption.data.source_record import SourceRecord
 
 
@@ -182,3 +182,74 @@ def test_malformed_captions_jsonl_names_file_and_line(tmp_path):
         read_captions_jsonl(str(path))
     path.write_text(ok + "\n")
     assert read_captions_jsonl(str(path))[0]["image_id"] == "1"
+
+
+def test_long_captions_are_dropped_and_counted(tmp_path):
+    paths = [str(tmp_path / f"{n}.jpg") for n in ("a", "b", "c")]
+    for p in paths:
+        _jpeg(p)
+    huge = "word " * 20_000  # the user's 100 KB caption
+    at_cap = "x" * MAX_CAPTION_CHARS
+    over_cap = "y  " * 500 + "y" * (MAX_CAPTION_CHARS - 999)  # 1,001 chars once spaces collapse
+    recs = [_rec(paths[0], 0, ["a short one", huge, at_cap]),
+            _rec(paths[1], 1, [huge]),
+            _rec(paths[2], 2, [over_cap, "fine", "   "])]
+    out = str(tmp_path / "out")
+    report = DatasetWriter(out, "t").write(recs, verbose=False)
+    rows = read_captions_jsonl(os.path.join(out, "captions.jsonl"))
+    kept = {r["image_id"]: r["captions"] for r in rows}
+    assert kept == {"0": ["a short one", at_cap], "2": ["fine"]}
+    assert dict(report.skipped) == {"no_captions": 1}  # its only caption was too long
+    assert report.dropped_captions == 1  # the blank one; long ones are counted apart
+    with open(os.path.join(out, "prepare_report.json")) as f:
+        saved = json.load(f)
+    assert saved["long_captions"] == 3 == report.long_captions
+    assert saved["max_caption_chars"] == MAX_CAPTION_CHARS == 1000
+    assert saved["long_captions_examples"] == [
+        f"{paths[0]} (id 0) caption 1: 99999 chars, {huge[:40]!r}...",
+        f"{paths[1]} (id 1) caption 0: 99999 chars, {huge[:40]!r}...",
+        f"{paths[2]} (id 2) caption 0: 1001 chars, {'y ' * 20!r}..."]
+    assert saved["dropped_captions"] == 1 and saved["duplicate_entries"] == 0
+
+
+def test_caption_cap_is_a_writer_parameter(tmp_path):
+    p = str(tmp_path / "a.jpg")
+    _jpeg(p)
+    report = DatasetWriter(str(tmp_path / "o1"), "t", max_caption_chars=5).write(
+        [_rec(p, 0, ["12345", "123456"])], verbose=False)
+    assert report.long_captions == 1 and report.captions == {"train": 1}
+    report = DatasetWriter(str(tmp_path / "o2"), "t", max_caption_chars=None).write(
+        [_rec(p, 0, ["z" * 200_000])], verbose=False)
+    assert report.long_captions == 0 and report.captions == {"train": 1}
+    assert report.to_dict()["max_caption_chars"] is None
+    for bad in (0, -1, 2.5, True, "1000"):
+        with pytest.raises(ValueError, match="max_caption_chars"):
+            DatasetWriter(str(tmp_path / "o3"), "t", max_caption_chars=bad)
+
+
+def test_long_captions_and_duplicates_are_in_the_printed_summary(tmp_path, capsys):
+    p = str(tmp_path / "a.jpg")
+    _jpeg(p)
+    rec = SourceRecord("a.jpg", ["ok", "q" * 1500], "train", "7", image_path=p,
+                       duplicates=["src.jsonl:4: a.jpg again (first at line 1)",
+                                   "src.jsonl:9: a.jpg again (first at line 1)"])
+    report = DatasetWriter(str(tmp_path / "o"), "t").write([rec])
+    text = capsys.readouterr().out
+    assert (f"dropped 1 caption(s) longer than 1000 characters (long_captions), e.g. "
+            f"{p} (id 7) caption 1: 1500 chars, ") in text
+    assert ("merged 2 duplicate entries into the image's first entry, captions kept "
+            "(duplicate_entries), e.g. src.jsonl:4: a.jpg again (first at line 1), "
+            "src.jsonl:9: a.jpg again (first at line 1)") in text
+    assert report.duplicate_entries == 2
+
+
+def test_duplicate_entries_of_a_skipped_record_are_still_counted(tmp_path):
+    rec = SourceRecord("gone.jpg", ["c"], "train", "1", image_path=str(tmp_path / "gone.jpg"),
+                       duplicates=["f.csv:3: gone.jpg with the same caption again "
+                                   "(first at line 2)"])
+    report = DatasetWriter(str(tmp_path / "o"), "t").write([rec], verbose=False)
+    assert dict(report.skipped) == {"missing_image": 1}
+    saved = report.to_dict()
+    assert saved["duplicate_entries"] == 1
+    assert saved["duplicate_entries_examples"] == [
+        "f.csv:3: gone.jpg with the same caption again (first at line 2)"]

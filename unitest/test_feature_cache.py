@@ -47,7 +47,7 @@ def test_cache_matches_the_encoder_and_reads_back(shapes_dir, tmp_path):
     info = FeatureCache(str(tmp_path), model, PRE, "conv", shard_size=16,
                         batch_size=5).build(shapes_dir, "train", verbose=0)
     assert info["num_shards"] == 3 and info["skipped"] == 0
-    assert sorted(os.listdir(tmp_path)) == ["features_meta.json"] + [
+    assert sorted(os.listdir(tmp_path)) == [".features_meta.lock", "features_meta.json"] + [
         f"train-0000{i}-of-00003.tfrecord" for i in range(3)]
     pipe = CaptionPipeline(shapes_dir, "train", features_dir=str(tmp_path), deterministic=True,
                            tokenize=lambda s: tf.strings.unicode_decode(s, "UTF-8"),

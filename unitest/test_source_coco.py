@@ -207,6 +207,48 @@ def test_invalid_json_names_file(karpathy_dir):
     assert str(path) in str(err.value)
 
 
+def _indented(data):
+    """The JSON text over many lines, as the real files are often re-saved."""
+    return json.dumps(data, indent=1)
+
+
+def _line_of(text, needle):
+    return text[:text.index(needle)].count("\n") + 1
+
+
+def test_bad_utf8_in_karpathy_json_names_its_line(karpathy_dir):
+    path = karpathy_dir / "dataset_coco.json"
+    text = _indented(karpathy_json(KARPATHY))
+    line = _line_of(text, "A yellow cat sleeping.")
+    path.write_bytes(text.encode().replace(b"A yellow cat", b"A yellow \xff cat"))
+    with pytest.raises(MalformedSourceError) as err:
+        coco.records(str(karpathy_dir))
+    message = str(err.value)
+    assert f"{path}:{line}: not valid UTF-8: byte 0xff (invalid start byte)" in message
+    assert """after '     "raw": "A yellow '""" in message
+
+
+def test_bad_utf8_in_raw_captions_names_its_line(tmp_path):
+    source = tmp_path / "coco"
+    write_raw(source)
+    path = source / "annotations" / "captions_val2014.json"
+    text = _indented(json.loads(path.read_text()))
+    line = _line_of(text, "Cat sleeping.")
+    path.write_bytes(text.encode().replace(b"Cat sleeping.", b"Cat sle\xe9ping."))
+    with pytest.raises(MalformedSourceError,
+                       match=rf"captions_val2014\.json:{line}: not valid UTF-8: byte 0xe9"):
+        coco.records(str(source))
+
+
+def test_invalid_json_names_file_and_line(karpathy_dir):
+    path = karpathy_dir / "dataset_coco.json"
+    text = _indented(karpathy_json(KARPATHY))
+    line = _line_of(text, '"cocoid": 42')
+    path.write_text(text.replace('"cocoid": 42', '"cocoid": 42,,'))
+    with pytest.raises(MalformedSourceError, match=rf"dataset_coco\.json:{line}: not valid JSON"):
+        coco.records(str(karpathy_dir))
+
+
 @pytest.mark.parametrize("index, drop_key, expected", [
     (1, "sentences", r"images\[1\] \(COCO_train2014_000000000025.jpg\): missing key 'sentences'"),
     (2, "filename", r"images\[2\]: missing key 'filename'"),

@@ -137,6 +137,35 @@ def test_undecodable_caption_is_dropped_and_counted(tmp_path):
     assert report.kept["test"] == 1
 
 
+def test_repeated_token_key_is_kept_and_counted(tmp_path):
+    src = make_flickr8k(str(tmp_path / "src"))
+    path = os.path.join(src, "Flickr8k_text", "Flickr8k.token.txt")
+    with open(path, "rb") as f:
+        num_lines = f.read().count(b"\n")
+    first = 1 + sum(len(caps) for caps in [v[1] for v in GOOD.values()][:3])  # test image #0
+    with open(path, "ab") as f:
+        f.write(b"1003163366_44323f5815.jpg#0\tThe same key once more .\r\n")
+    out = str(tmp_path / "out")
+    report = DatasetWriter(out, "flickr8k").write(flickr8k.records(src), verbose=False)
+    rec, = [r for r in read_captions_jsonl(os.path.join(out, "captions.jsonl"))
+            if r["split"] == "test"]
+    assert rec["captions"] == GOOD["1003163366_44323f5815.jpg"][1] + ["The same key once more ."]
+    saved = report.to_dict()
+    assert saved["duplicate_entries"] == 1
+    assert saved["duplicate_entries_examples"] == [
+        f"{path}:{num_lines + 1}: 1003163366_44323f5815.jpg#0 again (first at line {first})"]
+
+
+def test_split_list_bad_utf8_names_line_and_byte(tmp_path):
+    src = make_flickr8k(str(tmp_path / "src"))
+    path = os.path.join(src, "Flickr8k_text", "Flickr_8k.testImages.txt")
+    with open(path, "ab") as f:
+        f.write(b"caf\xe9.jpg\n")
+    with pytest.raises(MalformedSourceError, match=r"Flickr_8k\.testImages\.txt:3: not valid "
+                                                   r"UTF-8: byte 0xe9 .* at column 4"):
+        list(flickr8k.records(src))
+
+
 def test_missing_files_are_named(tmp_path):
     src = make_flickr8k(str(tmp_path / "src"))
     os.remove(os.path.join(src, "Flickr8k_text", "Flickr_8k.devImages.txt"))

@@ -187,6 +187,101 @@ def test_csv_malformed_names_file_and_line(tmp_path, text, where, message):
     assert message in str(err.value)
 
 
+def _csv_with_bad_byte(rows_before):
+    """A captions.csv whose bad byte (0xe9, Latin-1 'é') sits on line rows_before + 2."""
+    body = "".join(f"cats/1.jpg,caption number {i} of a long file\n" for i in range(rows_before))
+    return ("\ufeffimage,caption\n" + body).encode("utf-8") + b"dogs/2.png,caf\xe9 au lait\n"
+
+
+@pytest.mark.parametrize("rows_before, line", [(3, 5), (400, 402)])
+def test_csv_bad_utf8_names_its_line(tmp_path, rows_before, line):
+    # 400 rows put the bad byte past the text reader's first 8 KiB chunk.
+    src = make_images(str(tmp_path / "src"))
+    _write(os.path.join(src, "captions.csv"), _csv_with_bad_byte(rows_before))
+    with pytest.raises(MalformedSourceError) as err:
+        folder.records(src)
+    message = str(err.value)
+    assert f"captions.csv:{line}: not valid UTF-8: byte 0xe9" in message
+    assert "at column 15," in message and "after 'dogs/2.png,caf'" in message
+
+
+def test_csv_bad_utf8_after_a_caption_on_two_lines(tmp_path):
+    src = make_images(str(tmp_path / "src"))
+    text = b'image,caption\ncats/1.jpg,"a cat\r\non two lines"\r\nbirds/3.jpg,\xff\n'
+    _write(os.path.join(src, "captions.csv"), text)
+    with pytest.raises(MalformedSourceError, match=r"captions\.csv:4: not valid UTF-8: "
+                                                   r"byte 0xff .* at column 13, file offset 60"):
+        folder.records(src)
+    assert text.index(b"\xff") == 60
+
+
+def test_jsonl_bad_utf8_names_line_column_and_offset(tmp_path):
+    src = make_jsonl(str(tmp_path / "src"), JSONL_LINES[:2])
+    path = os.path.join(src, "captions.jsonl")
+    with open(path, "rb") as f:
+        before = f.read()
+    bad = b'{"image": "birds/3.jpg", "caption": "a \xff bird"}\n'
+    assert bad.index(b"\xff") == 39
+    with open(path, "ab") as f:  # line 4: make_jsonl ends with a blank line 3
+        f.write(bad)
+    with pytest.raises(MalformedSourceError) as err:
+        folder.records(src)
+    assert (f"captions.jsonl:4: not valid UTF-8: byte 0xff (invalid start byte) at column 40, "
+            f"file offset {len(before) + 39}") in str(err.value)
+
+
+def test_jsonl_duplicate_entries_are_merged_and_counted(tmp_path):
+    lines = JSONL_LINES + [{"image": "dogs/2.png", "caption": "a dog again"}]
+    src = make_jsonl(str(tmp_path / "src"), lines)
+    out = str(tmp_path / "out")
+    report = DatasetWriter(out, "folder").write(folder.records(src), verbose=False)
+    recs = _read(out)
+    assert recs["cats/1.jpg"]["captions"] == ["a cat", "a grey cat", "a sleepy cat"]
+    assert recs["dog-2"]["captions"] == ["a dog", "a dog again"]
+    path = os.path.join(src, "captions.jsonl")
+    with open(os.path.join(out, "prepare_report.json")) as f:
+        saved = json.load(f)
+    assert saved["duplicate_entries"] == 2 == report.duplicate_entries
+    assert saved["duplicate_entries_examples"] == [
+        f"{path}:3: cats/1.jpg again (first at line 1)",
+        f"{path}:8: dogs/2.png again (first at line 2)"]
+    _check_counted(report)  # merged, not skipped
+
+
+def test_csv_repeated_rows_are_counted_but_further_captions_are_not(tmp_path):
+    text = (CSV_TEXT + "cats/1.jpg,a  cat,train,\n"  # line 12 repeats line 2 (spaces aside)
+            + '"dogs/2.png","a dog\non two lines",,bob\n')  # 13-14 repeat the row at 7-8
+    src = make_csv(str(tmp_path / "src"), text)
+    out = str(tmp_path / "out")
+    report = DatasetWriter(out, "folder").write(folder.records(src))
+    recs = _read(out)
+    assert recs["cats/1.jpg"]["captions"] == ["a cat", "a grey cat", "a cat"]
+    assert recs["dogs/2.png"]["captions"] == ["a dog, sitting", "a dog on two lines",
+                                              "a dog on two lines"]
+    path = os.path.join(src, "captions.csv")
+    assert report.to_dict()["duplicate_entries"] == 2
+    assert report.to_dict()["duplicate_entries_examples"] == [
+        f"{path}:12: cats/1.jpg with the same caption again (first at line 2)",
+        f"{path}:13: dogs/2.png with the same caption again (first at line 7)"]
+    _check_counted(report)
+
+
+def test_duplicate_entries_are_in_the_printed_summary(tmp_path, capsys):
+    src = make_jsonl(str(tmp_path / "src"))
+    DatasetWriter(str(tmp_path / "out"), "folder").write(folder.records(src))
+    text = capsys.readouterr().out
+    assert ("merged 1 duplicate entry into the image's first entry, captions kept "
+            "(duplicate_entries), e.g. " + os.path.join(src, "captions.jsonl") + ":3: "
+            "cats/1.jpg again (first at line 1)") in text
+
+
+def test_csv_error_in_a_caption_on_two_lines_names_its_first_line(tmp_path):
+    text = 'image,caption,split\ncats/1.jpg,a cat,train\ndogs/2.png,"a dog\non two lines",later\n'
+    src = make_csv(str(tmp_path / "src"), text)
+    with pytest.raises(MalformedSourceError, match=r"captions\.csv:3: split 'later'"):
+        folder.records(src)
+
+
 def test_missing_or_ambiguous_caption_file_and_bad_fractions(tmp_path):
     src = make_images(str(tmp_path / "src"))
     with pytest.raises(FileNotFoundError, match=r"captions\.jsonl.*captions\.csv"):
@@ -215,3 +310,4 @@ def test_prepare_cli(tmp_path):
     with open(os.path.join(out, "prepare_report.json")) as f:
         report = json.load(f)
     assert report["skipped"] == {"missing_image": 1, "empty_image": 1, "truncated_image": 1}
+    assert report["duplicate_entries"] == 0 and report["long_captions"] == 0

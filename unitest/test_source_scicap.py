@@ -172,8 +172,45 @@ def test_original_bad_json_names_file(tmp_path):
     bad = os.path.join(src, "SciCap-Caption-All", "val", "1203.0001v1-Figure5-1.json")
     with open(bad, "w") as f:
         f.write('{"figure-ID": "1203.0001v1-Figure5-1.png", ')
-    with pytest.raises(MalformedSourceError, match="1203.0001v1-Figure5-1.json: not valid JSON"):
+    with pytest.raises(MalformedSourceError,
+                       match=r"1203\.0001v1-Figure5-1\.json:1: not valid JSON"):
         list(scicap.records(src))
+
+
+def test_original_bad_utf8_names_file_and_line(tmp_path):
+    src = make_original(str(tmp_path / "src"))
+    path = os.path.join(src, "SciCap-Caption-All", "val", "1203.0001v1-Figure5-1.json")
+    with open(path) as f:
+        text = json.dumps(json.load(f), indent=2)
+    at = text.index("Accuracy (%)") + len("Accuracy (")
+    line = text[:at].count("\n") + 1
+    column = at - text.rindex("\n", 0, at)
+    assert text.splitlines()[line - 1].lstrip().startswith('"0-originally-extracted"')
+    with open(path, "wb") as f:
+        f.write(text.encode().replace(b"Accuracy (%)", b"Accuracy (\xb5%)"))
+    with pytest.raises(MalformedSourceError,
+                       match=rf"1203\.0001v1-Figure5-1\.json:{line}: not valid UTF-8: "
+                             rf"byte 0xb5 .* at column {column},"):
+        list(scicap.records(src))
+
+
+def test_original_list_file_bad_utf8_names_its_line(tmp_path):
+    src = make_original(str(tmp_path / "src"))
+    cap_root = os.path.join(src, "SciCap-Caption-All")
+    split_dir = os.path.join(cap_root, "test")
+    figures = []
+    for n in sorted(os.listdir(split_dir)):
+        with open(os.path.join(split_dir, n)) as f:
+            figures.append(json.load(f))
+        os.remove(os.path.join(split_dir, n))
+    os.rmdir(split_dir)
+    text = "[\n" + ",\n".join(json.dumps(fig) for fig in figures) + "\n]\n"  # one figure a line
+    with open(os.path.join(cap_root, "SciCap-Caption-All-test.json"), "wb") as f:
+        f.write(text.encode().replace(b"model 7 vs", b"model \xff7 vs"))
+    assert text.index("model 7 vs") > text.index("model 6 vs")  # figure 7 is the third line
+    with pytest.raises(MalformedSourceError, match=r"SciCap-Caption-All-test\.json:4: not valid "
+                                                   r"UTF-8: byte 0xff"):
+        list(scicap.records(src, subfig="all"))
 
 
 def test_original_missing_key_names_file_and_key(tmp_path):

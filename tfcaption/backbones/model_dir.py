@@ -2,10 +2,18 @@
 
 ``config.json`` holds ``{"tfcaption_model_type": ..., "format_version": 1,
 "keras": <serialized model>, "preprocessor": <ImagePreprocessor config or null>,
-"config": {...}}``. Tokenizer files are written next to it by the caller.
+"config": {...}, "files": {"model.weights.h5": {"sha256": ..., "size": ...}}}``.
+Tokenizer files are written next to it by the caller.
 ``format_version`` is the version of this layout (:data:`FORMAT_VERSION`); a dir without
 it was written before versioning and reads as version 1; a version this tfcaption does
 not read (:data:`SUPPORTED_FORMAT_VERSIONS`) fails with an error naming it.
+
+``files`` records the SHA-256 and size of the weights at save time; loading checks both
+before reading the weights (:mod:`tfcaption.backbones.weights_integrity`), so a truncated
+or changed file fails with a ``ValueError`` naming it. A dir written before checksums
+were recorded loads unchecked, with a warning. Every problem reading ``config.json`` or the
+weights (invalid JSON, a missing section, an unreadable HDF5 file) is a ``ValueError``
+naming the file.
 
 Directories are written atomically: into a temporary sibling that replaces the target
 only when complete, with the permissions a plain ``os.mkdir`` would give it.
@@ -21,8 +29,11 @@ import tempfile
 import keras
 
 from tfcaption.file_io import current_umask, read_json
+from tfcaption.kill_point import kill_point
 from tfcaption.backbones.loaded_backbone import LoadedBackbone
 from tfcaption.data.image_preprocessor import ImagePreprocessor
+from tfcaption.backbones.weights_integrity import (FILES_KEY, load_weights, record_files,
+                                                 verify_files)
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.weights.h5"
@@ -61,10 +72,16 @@ def format_version(payload, path) -> int:
 def read_model_dir_config(path) -> dict:
     """The parsed ``config.json`` of the model dir ``path``, its format version checked
     (:func:`format_version`)."""
-    payload = read_json(os.path.join(os.fspath(path), CONFIG_FILE))
+    config_path = os.path.join(os.fspath(path), CONFIG_FILE)
+    try:
+        payload = read_json(config_path)
+    except FileNotFoundError:
+        raise
+    except OSError as error:  # a directory, no permission, an I/O error
+        raise ValueError(f"{config_path}: cannot read the file ({error})") from None
     if not isinstance(payload, dict):
-        raise ValueError(f"{os.path.join(os.fspath(path), CONFIG_FILE)}: expected a JSON "
-                         f"object, got {type(payload).__name__}")
+        raise ValueError(f"{config_path}: expected a JSON object, got "
+                         f"{type(payload).__name__}")
     format_version(payload, path)
     return payload
 
@@ -84,12 +101,14 @@ def save_model_dir(out_dir, model_type, model, preprocessor=None, config=None,
             "keras": keras.saving.serialize_keras_object(model),
             "preprocessor": preprocessor.get_config() if preprocessor else None,
             "config": config or {},
+            FILES_KEY: record_files(tmp, [WEIGHTS_FILE]),
         }
         with open(os.path.join(tmp, CONFIG_FILE), "w", encoding="utf-8") as f:
             json.dump(payload, f, indent=1)
         if write_extra is not None:
             write_extra(tmp)
         os.chmod(tmp, 0o777 & ~current_umask())  # mkdtemp creates it 0700
+        kill_point("model_dir_written")
         if os.path.exists(out_dir):
             old = tempfile.mkdtemp(prefix=".old-", dir=parent)
             os.replace(out_dir, os.path.join(old, "dir"))
@@ -103,35 +122,54 @@ def save_model_dir(out_dir, model_type, model, preprocessor=None, config=None,
     return out_dir
 
 
-
 def load_model_dir(path, expected_types=None, expected_class=None):
     """Reads a model dir -> ``(model, model_type, preprocessor or None, config dict)``.
 
     ``expected_types``: allowed ``tfcaption_model_type`` values; ``expected_class``: the
-    class the deserialised model must be an instance of. Either mismatch, and a
-    ``format_version`` this tfcaption does not read, raise ``ValueError`` naming the
-    directory.
+    class the deserialised model must be an instance of. Either mismatch, a
+    ``format_version`` this tfcaption does not read, a missing or malformed section of
+    ``config.json``, weights whose size or SHA-256 differ from the ones recorded at save
+    time, and weights that cannot be read raise ``ValueError`` naming the file; a missing
+    ``config.json`` or weights file raises ``FileNotFoundError``.
     """
     path = os.fspath(path)
+    config_path = os.path.join(path, CONFIG_FILE)
     payload = read_model_dir_config(path)
     model_type = payload.get(TYPE_KEY)
     if expected_types and model_type not in expected_types:
-        raise ValueError(f"{path}/{CONFIG_FILE}: model type {model_type!r} is not one of "
+        raise ValueError(f"{config_path}: model type {model_type!r} is not one of "
                          f"{sorted(expected_types)}")
-    for key in ("keras",):
+    for key, kinds, what in _SECTIONS:
         if key not in payload:
-            raise ValueError(f"{path}/{CONFIG_FILE}: missing key {key!r}")
+            raise ValueError(f"{config_path}: has no {key!r} section ({what}); the file is "
+                             f"incomplete or was not written by tfcaption")
+        if not isinstance(payload[key], kinds):
+            raise ValueError(f"{config_path}: the {key!r} section must be {what}, got "
+                             f"{type(payload[key]).__name__}")
     weights = os.path.join(path, WEIGHTS_FILE)
     if not os.path.isfile(weights):
         raise FileNotFoundError(f"missing file: {weights}")
-    model = keras.saving.deserialize_keras_object(payload["keras"])
+    verify_files(path, payload, config_path, required=(WEIGHTS_FILE,))
+    try:
+        model = keras.saving.deserialize_keras_object(payload["keras"])
+        preprocessor = payload["preprocessor"]
+        preprocessor = ImagePreprocessor.from_config(preprocessor) if preprocessor else None
+    except (ValueError, TypeError, KeyError, AttributeError, ImportError) as error:
+        raise ValueError(f"{config_path}: cannot build the model it describes "
+                         f"({type(error).__name__}: {error})") from None
     if expected_class is not None and not isinstance(model, expected_class):
         raise ValueError(f"{path}: holds a {type(model).__name__}, not a "
                          f"{expected_class.__name__}")
-    model.load_weights(weights)
-    preprocessor = payload.get("preprocessor")
-    preprocessor = ImagePreprocessor.from_config(preprocessor) if preprocessor else None
-    return model, model_type, preprocessor, payload.get("config", {})
+    load_weights(model, weights, config_path)
+    return model, model_type, preprocessor, payload["config"]
+
+
+# The sections of config.json every model dir has: key, allowed types, what it is.
+_SECTIONS = (
+    ("keras", dict, "the serialised Keras model, an object"),
+    ("preprocessor", (dict, type(None)), "the image preprocessing, an object or null"),
+    ("config", dict, "the model's settings, an object"),
+)
 
 
 def load_backbone_dir(path, model_type, model_class, load_tokenizer=None) -> LoadedBackbone:

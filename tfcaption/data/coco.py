@@ -24,9 +24,9 @@ yielded, so a malformed file fails before anything is written.
 import os
 from typing import Iterator, List, Optional, Tuple
 
-from tfcaption.file_io import load_json
 from tfcaption.data.malformed_source_error import MalformedSourceError
 from tfcaption.data.source_record import SourceRecord
+from tfcaption.data.source_text import load_source_json
 
 KARPATHY_FILE = "dataset_coco.json"
 # split -> (official captions file, image folder)
@@ -54,8 +54,9 @@ def records(source_dir: str, restval: str = "train", annotation_format: str = "a
     Raises:
       FileNotFoundError: no annotation file where it is looked for (the
         message lists the paths).
-      MalformedSourceError: an annotation file is not valid JSON or lacks a
-        key; the message names the file and the entry.
+      MalformedSourceError: an annotation file is not valid UTF-8 or JSON
+        (the message names the file and line), or lacks a key (the message
+        names the file and the entry).
     """
     if restval not in RESTVAL_CHOICES:
         raise ValueError(f"restval {restval!r} is not one of {RESTVAL_CHOICES}")
@@ -139,7 +140,7 @@ def _image_name(folder: str, filename: str, path: str, where: str) -> str:
 
 
 def _karpathy_entries(source_dir: str, path: str, restval: str) -> List[_Entry]:
-    data = load_json(path)
+    data = load_source_json(path)
     images = _get(data, "images", list, path, "top level")
     entries = []
     for i, img in enumerate(images):
@@ -165,7 +166,7 @@ def _karpathy_entries(source_dir: str, path: str, restval: str) -> List[_Entry]:
 
 
 def _raw_entries(source_dir: str, path: str, split: str, folder: str) -> List[_Entry]:
-    data = load_json(path)
+    data = load_source_json(path)
     images = _get(data, "images", list, path, "top level")
     annotations = _get(data, "annotations", list, path, "top level")
     captions = {}

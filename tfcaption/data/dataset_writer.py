@@ -3,6 +3,15 @@
 Every record is checked: missing, zero-byte, corrupt or truncated images and
 records without a usable caption are skipped and counted in a PrepareReport,
 which is printed and written to ``DIR/prepare_report.json``.
+
+Captions are cleaned here, for every source alike: whitespace is collapsed,
+empty and undecodable ones are dropped (``dropped_captions``), and so is any
+caption longer than ``max_caption_chars`` characters (default
+``MAX_CAPTION_CHARS``), counted as ``long_captions`` with examples. A caption
+that long is almost always a pasted paragraph or a CSV quote left open;
+cutting it would keep a sentence that stops mid-word, so it is dropped, not
+truncated. Source entries merged as duplicates (``SourceRecord.duplicates``) are
+counted as ``duplicate_entries``.
 """
 
 import concurrent.futures
@@ -18,6 +27,9 @@ from tfcaption.data.source_record import SourceRecord
 
 IMAGE_MODES = ("copy", "symlink", "hardlink")
 REPORT_FILE = "prepare_report.json"
+# Longest caption kept, in characters after whitespace is collapsed: room for a
+# caption of several sentences; pass a larger max_caption_chars (or None) to keep longer.
+MAX_CAPTION_CHARS = 1000
 
 
 def clean_caption_text(caption) -> Optional[str]:
@@ -42,10 +54,19 @@ class DatasetWriter:
       image_mode: how file-based images land under ``images/``: copy, symlink or hardlink.
       verify: "full" decodes every image, "header" only checks its header.
       num_workers: threads used for image checks.
+      max_caption_chars: captions longer than this (in characters, after
+        whitespace is collapsed) are dropped and counted as ``long_captions``;
+        None keeps every length.
     """
 
     def __init__(self, out_dir: str, dataset: str, image_mode: str = "copy",
-                 verify: str = "full", num_workers: int = 4):
+                 verify: str = "full", num_workers: int = 4,
+                 max_caption_chars: Optional[int] = MAX_CAPTION_CHARS):
+        if max_caption_chars is not None and (
+                isinstance(max_caption_chars, bool) or not isinstance(max_caption_chars, int)
+                or max_caption_chars < 1):
+            raise ValueError(f"max_caption_chars {max_caption_chars!r} is not a positive "
+                             f"integer or None")
         if image_mode not in IMAGE_MODES:
             raise ValueError(f"image_mode {image_mode!r} is not one of {IMAGE_MODES}")
         if verify not in ("full", "header"):
@@ -54,15 +75,21 @@ class DatasetWriter:
         self.image_mode = image_mode
         self.verify = verify
         self.num_workers = num_workers
-        self.report = PrepareReport(dataset)
+        self.max_caption_chars = max_caption_chars
+        self.report = PrepareReport(dataset, max_caption_chars)
         self.dropped_captions = 0
+
+    def _too_long(self, caption: str) -> bool:
+        return self.max_caption_chars is not None and len(caption) > self.max_caption_chars
 
     def _check(self, rec: SourceRecord):
         captions = [clean_caption_text(c) for c in rec.captions]
-        good = [c for c in captions if c is not None]
+        long = [(i, c) for i, c in enumerate(captions) if c is not None and self._too_long(c)]
+        good = [c for c in captions if c is not None and not self._too_long(c)]
+        dropped = sum(c is None for c in captions)
         reason, reencode = check_image(rec.image_path, rec.image_bytes,
                                        full=self.verify == "full")
-        return rec, good, len(captions) - len(good), reason, reencode
+        return rec, good, dropped, long, reason, reencode
 
     @staticmethod
     def _final_name(rec: SourceRecord, reencode: bool) -> str:
@@ -103,9 +130,15 @@ class DatasetWriter:
                 chunk = list(itertools.islice(it, 256))
                 if not chunk:
                     break
-                for rec, good, dropped, reason, reencode in pool.map(self._check, chunk):
+                for rec, good, dropped, long, reason, reencode in pool.map(self._check, chunk):
                     self.dropped_captions += dropped
                     what = rec.image_path or rec.image_name
+                    for i, caption in long:
+                        self.report.note(
+                            "long_captions", f"{what} (id {rec.image_id}) caption {i}: "
+                            f"{len(caption)} chars, {caption[:40]!r}...")
+                    for entry in rec.duplicates:
+                        self.report.note("duplicate_entries", entry)
                     name = self._final_name(rec, reencode)
                     if reason is None and name in seen:
                         self.report.skip("duplicate_image", what)

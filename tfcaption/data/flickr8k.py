@@ -13,15 +13,20 @@ become records. Caption groups of the token file that no list names are left out
 (the release has 92, among them ``2258277193_586949ec62.jpg.1`` whose image does
 not exist); an image named in a list but missing on disk, or without captions,
 still yields a record, so the DatasetWriter skips and counts it.
+
+A ``NAME#INDEX`` key given again on a later line of the token file is a
+duplicate entry: its caption is still kept (in index order), and the line is
+counted as ``duplicate_entries`` in ``prepare_report.json``.
 """
 
 import os
 import re
 from collections import OrderedDict
-from typing import Dict, Iterator, List, Union
+from typing import Dict, Iterator, List, Optional, Union
 
 from tfcaption.data.malformed_source_error import MalformedSourceError
 from tfcaption.data.source_record import SourceRecord
+from tfcaption.data.source_text import decode_utf8
 
 TOKEN_FILE = "Flickr8k.token.txt"
 SPLIT_FILES = (("train", "Flickr_8k.trainImages.txt"),
@@ -50,14 +55,18 @@ def _find_image_dir(source_dir: str) -> str:
     raise FileNotFoundError(f"flickr8k: no image folder found; looked for {candidates}")
 
 
-def read_token_file(path: str) -> Dict[str, List[Union[str, bytes]]]:
+def read_token_file(path: str, duplicates: Optional[Dict[str, List[str]]] = None
+                    ) -> Dict[str, List[Union[str, bytes]]]:
     """Returns ``{image file name: [captions in #index order]}``.
 
     A caption that is not valid UTF-8 is kept as bytes, so the writer drops and
     counts it; a line without a TAB or a ``name#index`` key raises
-    MalformedSourceError naming the file and line.
+    MalformedSourceError naming the file and line. When ``duplicates`` is a
+    dict, each line repeating an earlier ``NAME#INDEX`` key is added to
+    ``duplicates[NAME]`` as a ``"file:line: ..."`` string (its caption is kept).
     """
     groups: Dict[str, List[tuple]] = OrderedDict()
+    first_line: Dict[str, int] = {}
     with open(path, "rb") as f:
         for line_no, raw in enumerate(f, start=1):
             raw = raw.rstrip(b"\r\n")
@@ -79,6 +88,11 @@ def read_token_file(path: str) -> Dict[str, List[Union[str, bytes]]]:
                 text: Union[str, bytes] = caption.decode("utf-8")
             except UnicodeDecodeError:
                 text = caption
+            key_text = f"{match['name']}#{int(match['index'])}"
+            if key_text in first_line and duplicates is not None:
+                duplicates.setdefault(match["name"], []).append(
+                    f"{path}:{line_no}: {key_text} again (first at line {first_line[key_text]})")
+            first_line.setdefault(key_text, line_no)
             groups.setdefault(match["name"], []).append((int(match["index"]), text))
     return OrderedDict((name, [c for _, c in sorted(caps, key=lambda x: x[0])])
                        for name, caps in groups.items())
@@ -87,12 +101,11 @@ def read_token_file(path: str) -> Dict[str, List[Union[str, bytes]]]:
 def read_split_file(path: str) -> List[str]:
     """Returns the image file names of a split list, one a line, blank lines ignored."""
     names = []
+    offset = 0
     with open(path, "rb") as f:
         for line_no, raw in enumerate(f, start=1):
-            try:
-                name = raw.decode("utf-8").strip()
-            except UnicodeDecodeError:
-                raise MalformedSourceError(f"{path}:{line_no}: not valid UTF-8") from None
+            name = decode_utf8(raw, path, first_line=line_no, offset=offset).strip()
+            offset += len(raw)
             if not name:
                 continue
             if name != os.path.basename(name) or name in (".", ".."):
@@ -108,13 +121,14 @@ def records(source_dir: str) -> Iterator[SourceRecord]:
     The text files are read (and checked) at call time; images are only checked
     by the DatasetWriter.
     """
-    captions = read_token_file(_find_text_file(source_dir, TOKEN_FILE))
+    duplicates: Dict[str, List[str]] = {}
+    captions = read_token_file(_find_text_file(source_dir, TOKEN_FILE), duplicates)
     split_lists = [(split, read_split_file(_find_text_file(source_dir, name)))
                    for split, name in SPLIT_FILES]
-    return _records(captions, split_lists, _find_image_dir(source_dir))
+    return _records(captions, duplicates, split_lists, _find_image_dir(source_dir))
 
 
-def _records(captions, split_lists, image_dir: str) -> Iterator[SourceRecord]:
+def _records(captions, duplicates, split_lists, image_dir: str) -> Iterator[SourceRecord]:
     for split, names in split_lists:
         for name in names:
             yield SourceRecord(
@@ -123,4 +137,6 @@ def _records(captions, split_lists, image_dir: str) -> Iterator[SourceRecord]:
                 split=split,
                 image_id=os.path.splitext(name)[0],
                 image_path=os.path.join(image_dir, name),
+                # an image listed twice gets its token-file duplicates counted once
+                duplicates=duplicates.pop(name, []),
             )

@@ -15,17 +15,29 @@ Image paths are relative to the folder and must lie inside it. Lines naming the
 same image are merged (captions appended). ``split`` may be train, val
 (validation, dev) or test; images without one go to train/val/test by a hash of
 their path and ``seed``, so the assignment is stable across runs and machines.
+
+Duplicate entries are still merged, and also counted: the DatasetWriter reports
+them as ``duplicate_entries`` in ``prepare_report.json`` (with ``file:line``
+examples). In ``captions.jsonl`` (one object per image) any further line naming an
+image is a duplicate; in ``captions.csv`` (one row per caption) a row is a
+duplicate when it repeats both the image and the caption (spaces aside) of an
+earlier row, while rows giving an image further captions are the normal form.
+
+Both files are read as UTF-8 (a byte-order mark is allowed); a byte that is not
+valid UTF-8 raises MalformedSourceError naming the file, line, column and byte.
 """
 
 import csv
 import hashlib
+import io
 import json
 import os
 from collections import OrderedDict
-from typing import Dict, Iterator, Optional
+from typing import Dict, Iterator, List, Optional, Tuple
 
 from tfcaption.data.malformed_source_error import MalformedSourceError
 from tfcaption.data.source_record import SourceRecord
+from tfcaption.data.source_text import decode_utf8, read_utf8
 
 JSONL_FILE = "captions.jsonl"
 CSV_FILE = "captions.csv"
@@ -48,10 +60,12 @@ def hash_split(image: str, val_fraction: float, test_fraction: float, seed: int)
 class _Group:
     """Captions and fields gathered for one image over one or more lines."""
 
-    def __init__(self, image: str, where: str):
+    def __init__(self, image: str, where: str, line: int):
         self.image = image
         self.where = where
+        self.line = line
         self.captions = []
+        self.duplicates: List[str] = []  # "file:line: ..." of entries merged as duplicates
         self.split: Optional[str] = None
         self.image_id: Optional[str] = None
         self.extra: Dict[str, object] = {}
@@ -67,12 +81,15 @@ def _relative_image(source_dir: str, image, where: str) -> str:
     return rel.replace(os.sep, "/")
 
 
-def _add(groups: "OrderedDict[str, _Group]", source_dir: str, where: str, image,
-         captions: list, split, image_id, extra: dict) -> None:
+def _add(groups: "OrderedDict[str, _Group]", source_dir: str, path: str, line: int, image,
+         captions: list, split, image_id, extra: dict) -> Tuple[_Group, bool]:
+    """Adds one entry to its image's group; returns the group and whether it is new."""
+    where = f"{path}:{line}"
     rel = _relative_image(source_dir, image, where)
     group = groups.get(rel)
-    if group is None:
-        group = groups[rel] = _Group(rel, where)
+    new = group is None
+    if new:
+        group = groups[rel] = _Group(rel, where, line)
     group.captions.extend(captions)
     if split not in (None, ""):
         name = SPLIT_ALIASES.get(str(split).strip().lower())
@@ -91,18 +108,22 @@ def _add(groups: "OrderedDict[str, _Group]", source_dir: str, where: str, image,
         group.image_id = image_id
     for key, value in extra.items():
         group.extra.setdefault(key, value)
+    return group, new
 
 
 def read_jsonl(path: str, source_dir: str) -> "OrderedDict[str, _Group]":
     groups: "OrderedDict[str, _Group]" = OrderedDict()
+    offset = 0
     with open(path, "rb") as f:
         for line_no, raw in enumerate(f, start=1):
+            line_offset, offset = offset, offset + len(raw)
             if not raw.strip():
                 continue
             where = f"{path}:{line_no}"
+            text = decode_utf8(raw, path, first_line=line_no, offset=line_offset)
             try:
-                obj = json.loads(raw.decode("utf-8"))
-            except (UnicodeDecodeError, json.JSONDecodeError) as e:
+                obj = json.loads(text)
+            except json.JSONDecodeError as e:
                 raise MalformedSourceError(f"{where}: not valid JSON ({e})") from None
             if not isinstance(obj, dict):
                 raise MalformedSourceError(
@@ -121,37 +142,48 @@ def read_jsonl(path: str, source_dir: str) -> "OrderedDict[str, _Group]":
                         f"{where}: 'caption' must be a string, got {obj['caption']!r:.80}")
                 captions = captions + [obj["caption"]]
             extra = {k: v for k, v in obj.items() if k not in CONSUMED_KEYS}
-            _add(groups, source_dir, where, obj["image"], captions, obj.get("split"),
-                 obj.get("image_id"), extra)
+            group, new = _add(groups, source_dir, path, line_no, obj["image"], captions,
+                              obj.get("split"), obj.get("image_id"), extra)
+            if not new:
+                group.duplicates.append(f"{where}: {group.image} again (first at line "
+                                        f"{group.line})")
     return groups
 
 
 def read_csv(path: str, source_dir: str) -> "OrderedDict[str, _Group]":
     groups: "OrderedDict[str, _Group]" = OrderedDict()
-    with open(path, "r", encoding="utf-8-sig", newline="") as f:
-        reader = csv.reader(f)
-        try:
-            header = [h.strip() for h in next(reader, [])]
-            missing = [c for c in ("image", "caption") if c not in header]
-            if missing:
-                raise MalformedSourceError(
-                    f"{path}:1: missing column(s) {missing} in header {header}")
-            for row in reader:
-                where = f"{path}:{reader.line_num}"
-                if not any(cell.strip() for cell in row):
-                    continue
-                if len(row) != len(header):
-                    raise MalformedSourceError(
-                        f"{where}: {len(row)} field(s), the header has {len(header)}")
-                values = dict(zip(header, row))
-                extra = {k: v for k, v in values.items() if k not in CONSUMED_KEYS}
-                _add(groups, source_dir, where, values["image"], [values["caption"]],
-                     values.get("split"), values.get("image_id"), extra)
-        except UnicodeDecodeError as e:
+    first_row: Dict[Tuple[str, str], int] = {}  # (image, caption) -> line of its first row
+    reader = csv.reader(io.StringIO(read_utf8(path), newline=""))
+    try:
+        header = [h.strip() for h in next(reader, [])]
+        missing = [c for c in ("image", "caption") if c not in header]
+        if missing:
             raise MalformedSourceError(
-                f"{path}:{reader.line_num + 1}: not valid UTF-8 ({e})") from None
-        except csv.Error as e:
-            raise MalformedSourceError(f"{path}:{reader.line_num}: {e}") from None
+                f"{path}:1: missing column(s) {missing} in header {header}")
+        while True:
+            first_line = reader.line_num + 1  # a quoted caption may span several lines
+            row = next(reader, None)
+            if row is None:
+                break
+            where = f"{path}:{first_line}"
+            if not any(cell.strip() for cell in row):
+                continue
+            if len(row) != len(header):
+                raise MalformedSourceError(
+                    f"{where}: {len(row)} field(s), the header has {len(header)}")
+            values = dict(zip(header, row))
+            extra = {k: v for k, v in values.items() if k not in CONSUMED_KEYS}
+            group, _ = _add(groups, source_dir, path, first_line, values["image"],
+                            [values["caption"]], values.get("split"), values.get("image_id"),
+                            extra)
+            key = (group.image, " ".join(values["caption"].split()))
+            if key in first_row:
+                group.duplicates.append(f"{where}: {group.image} with the same caption again "
+                                        f"(first at line {first_row[key]})")
+            else:
+                first_row[key] = first_line
+    except csv.Error as e:
+        raise MalformedSourceError(f"{path}:{reader.line_num}: {e}") from None
     return groups
 
 
@@ -193,4 +225,5 @@ def _records(groups, source_dir: str, val_fraction: float, test_fraction: float,
             image_id=group.image_id or rel,
             image_path=os.path.join(source_dir, *rel.split("/")),
             extra=group.extra,
+            duplicates=group.duplicates,
         )

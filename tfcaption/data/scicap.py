@@ -23,15 +23,18 @@ a parent folder of that name. Columns ``image`` (struct ``{bytes, path}``) and
 subfigure filter applies to a row only when its ``folder`` or image path names
 ``Yes-Subfig`` / ``No-Subfig``; other rows are kept. These files carry one
 caption column, so ``caption_field`` does not apply to them.
+
+A JSON file that is not valid UTF-8 or not valid JSON raises
+MalformedSourceError naming ``file:line``.
 """
 
 import os
 import re
 from typing import Iterator, List, Optional, Tuple
 
-from tfcaption.file_io import load_json
 from tfcaption.data.malformed_source_error import MalformedSourceError
 from tfcaption.data.source_record import SPLITS, SourceRecord
+from tfcaption.data.source_text import load_source_json
 
 CAPTION_FIELDS = {
     "original": ("0-originally-extracted",),
@@ -120,13 +123,13 @@ def _figures(caption_root: str, split: str) -> Iterator[Tuple[str, object]]:
         for name in sorted(os.listdir(split_dir)):
             if name.endswith(".json"):
                 path = os.path.join(split_dir, name)
-                yield path, load_json(path)
+                yield path, load_source_json(path)
         return
     for name in sorted(os.listdir(caption_root)):
         match = _LIST_FILE.match(name)
         if match and match.group(1).lower() == split:
             path = os.path.join(caption_root, name)
-            figures = load_json(path)
+            figures = load_source_json(path)
             if not isinstance(figures, list):
                 raise MalformedSourceError(
                     f"{path}: expected a JSON list of figures, got {type(figures).__name__}")

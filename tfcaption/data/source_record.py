@@ -12,7 +12,10 @@ class SourceRecord:
 
     Exactly one of ``image_path`` (a file on disk) or ``image_bytes`` (encoded
     bytes, e.g. from parquet or TFDS) is set. ``image_name`` is the relative
-    path the image gets under ``DIR/images/``.
+    path the image gets under ``DIR/images/``. ``duplicates`` lists, as
+    ``"file:line: ..."`` strings, the source entries that repeated this image
+    and were merged into it; the DatasetWriter counts them as
+    ``duplicate_entries`` in the report (they are not written out).
     """
 
     image_name: str
@@ -22,6 +25,7 @@ class SourceRecord:
     image_path: Optional[str] = None
     image_bytes: Optional[bytes] = None
     extra: Dict[str, Any] = dataclasses.field(default_factory=dict)
+    duplicates: List[str] = dataclasses.field(default_factory=list)
 
     def __post_init__(self):
         if (self.image_path is None) == (self.image_bytes is None):

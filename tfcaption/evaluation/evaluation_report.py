@@ -10,6 +10,7 @@ from typing import Mapping, Optional
 
 from tfcaption.file_io import atomic_write_text
 from tfcaption.evaluation.report import markdown_table, metrics_json, write_predictions_jsonl
+from tfcaption.kill_point import kill_point
 
 SECTION_TITLES = {"coco": "COCO caption metrics", "clip_score": "CLIPScore",
                   "diversity": "Diversity (predictions; reference_*: each image's first "
@@ -72,5 +73,6 @@ def write_evaluation(result, metrics_path: str, predictions_path: Optional[str] 
         write_predictions_jsonl(predictions_path, result.predictions, result.references)
     if markdown_path:
         atomic_write_text(markdown_path, evaluation_markdown(written))
+    kill_point("reports_written")
     atomic_write_text(metrics_path, text)
     return written

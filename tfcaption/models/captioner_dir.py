@@ -39,13 +39,19 @@ def load_captioner_dir(path, model_type, model_class):
     """A model dir of ``model_type`` -> ``(model, config, image encoder or None)``.
 
     Raises ``FileNotFoundError`` naming the missing ``config.json``, weights or image
-    encoder dir, and ``ValueError`` for another model type or class."""
+    encoder dir, and ``ValueError`` naming the file for another model type or class, a
+    malformed ``config.json`` and weights that are corrupt or differ from the checksum
+    recorded at save time (see :func:`~tfcaption.backbones.model_dir.load_model_dir`)."""
     path = os.fspath(path)
     if not os.path.isfile(os.path.join(path, CONFIG_FILE)):
         raise FileNotFoundError(f"not a {model_type} model dir: missing "
                                 f"{os.path.join(path, CONFIG_FILE)}")
     model, _, _, config = load_model_dir(path, {model_type}, model_class)
     encoder = None
+    if not isinstance(config.get("image_encoder"), (str, type(None))):
+        raise ValueError(f"{os.path.join(path, CONFIG_FILE)}: config.image_encoder must be "
+                         f"the name of the image encoder dir or null, got "
+                         f"{config['image_encoder']!r}")
     if config.get("image_encoder"):
         encoder_dir = os.path.join(path, config["image_encoder"])
         if not os.path.isdir(encoder_dir):

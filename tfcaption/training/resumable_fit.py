@@ -23,8 +23,10 @@ import shutil
 import keras
 
 from tfcaption.file_io import atomic_write_text
+from tfcaption.kill_point import ENV as KILL_AT, kill_point
 from tfcaption.training.atomic_checkpoint import AtomicCheckpoint, save_weights_atomically
 from tfcaption.training.epoch_log import EpochLog
+from tfcaption.training.kill_points import KillPoints
 
 FIT_DONE = "fit_done.json"
 FINAL_WEIGHTS = os.path.join("checkpoints", "final.weights.h5")
@@ -63,7 +65,10 @@ def resumable_fit(model, data, directory, epochs, callbacks=(), extra_callbacks=
            keras.callbacks.BackupAndRestore(backup, double_checkpoint=True,
                                             delete_checkpoint=False),
            keras.callbacks.TensorBoard(os.path.join(directory, "logs"))]
+    if os.environ.get(KILL_AT):  # batch hooks cost a sync per step: only when asked
+        own.append(KillPoints())
     model.fit(data, epochs=epochs, callbacks=list(callbacks) + own + list(extra_callbacks), **fit_kwargs)
+    kill_point("fit_returned")
     history = epoch_log.history(epochs)
     save_weights_atomically(model, final)
     atomic_write_text(os.path.join(directory, FIT_DONE),

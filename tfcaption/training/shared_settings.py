@@ -77,8 +77,9 @@ def train_split_records(hparams, source="hparams"):
 def check_run_length(hparams, examples, what, source="hparams", prefixes=("",)):
     """The run's optimizer steps (``examples // train.batch_size * train.epochs``), checked
     before any work: at least one step per epoch, and ``train.<prefix>warmup_steps`` (or
-    ``train.warmup_steps``) no more than the steps. ``what`` names the examples
-    ("train images")."""
+    ``train.warmup_steps``) no more than the steps where its ``schedule`` is ``"linear"``
+    (the decay must end after the warmup; a constant or cosine schedule takes any warmup).
+    ``what`` names the examples ("train images")."""
     train = hparams["train"]
     batch, epochs = train["batch_size"], train["epochs"]
     per_epoch = examples // batch
@@ -91,7 +92,8 @@ def check_run_length(hparams, examples, what, source="hparams", prefixes=("",)):
         key = prefix + "warmup_steps"
         if warmup is None:
             warmup, key = train.get("warmup_steps") or 0, "warmup_steps"
-        if warmup > total:
+        schedule = train.get(prefix + "schedule") or train.get("schedule")
+        if schedule == "linear" and warmup > total:
             raise ValueError(
                 f"{source}: train.{key}={warmup} is more than the run's {total} optimizer "
                 f"steps ({examples} {what} // train.batch_size {batch} * train.epochs "

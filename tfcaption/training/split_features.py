@@ -9,6 +9,7 @@ from tfcaption.backbones.image_encoder_dir import encoder_name, image_features
 from tfcaption.data.caption_pipeline import CaptionPipeline
 from tfcaption.data.feature_cache import FeatureCache
 from tfcaption.data.feature_reader import META_FILE
+from tfcaption.kill_point import kill_point
 
 
 def data_splits(data):
@@ -28,6 +29,7 @@ def cache_split_features(encoder, data, features_dir, batch_size=64, verbose=1,
                          batch_size=batch_size)
     for split in data_splits(data):
         cache.build(data["dir"], split, verbose=verbose)
+    kill_point("features_cached")
     with open(os.path.join(features_dir, META_FILE)) as f:
         shape = json.load(f)["feature_shape"]
     if len(shape) != 1:

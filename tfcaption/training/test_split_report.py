@@ -4,6 +4,7 @@ import os
 
 from tfcaption.evaluation.evaluate_model import evaluate_captioner
 from tfcaption.evaluation.evaluation_report import write_evaluation
+from tfcaption.kill_point import kill_point
 
 
 def evaluate_test_split(captioner, hparams, verbose=1):
@@ -18,7 +19,7 @@ def evaluate_test_split(captioner, hparams, verbose=1):
                               seed=hparams["train"]["seed"], verbose=verbose)
 
 
-def finish_captioner_run(captioner, save, history, hparams, workdir, **extra_metrics):
+def finish_captioner_run(captioner, save, fit_history, hparams, workdir, **extra_metrics):
     """The last phases of a captioner training: the model dir ``workdir/model``
     (``save(captioner, path)``, atomic; kept when a killed earlier attempt wrote it
     already), the shared evaluator on the test split, then the reports
@@ -27,10 +28,11 @@ def finish_captioner_run(captioner, save, history, hparams, workdir, **extra_met
     model_dir = os.path.join(workdir, "model")
     if not os.path.isdir(model_dir):
         save(captioner, model_dir)
+    kill_point("evaluating")
     result = evaluate_test_split(captioner, hparams,
                                  verbose=1 if hparams["train"].get("verbose", 1) else 0)
     result.metrics.update(extra_metrics)
-    return write_reports(result, history, hparams, workdir)
+    return write_reports(result, fit_history, hparams, workdir)
 
 
 def write_reports(result, history, hparams, workdir):
