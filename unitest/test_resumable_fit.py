@@ -108,3 +108,45 @@ def test_a_finished_fit_is_not_run_again(tmp_path):
         np.testing.assert_array_equal(a, b)
     with open(tmp_path / FIT_DONE) as f:
         assert json.load(f)["epochs"] == 2
+
+
+def _scalars(folder):
+    """{tag: [(step, value), ...]} of the scalars in the one event file in ``folder``."""
+    from tfcaption.training.event_files import PREFIX, _events
+
+    files = [n for n in os.listdir(folder) if n.startswith(PREFIX)]
+    assert len(files) == 1, files
+    out = {}
+    for event in _events(os.path.join(folder, files[0])):
+        for value in event.summary.value:
+            if value.metadata.plugin_data.plugin_name == "scalars":
+                number = float(tf.make_ndarray(value.tensor))
+                out.setdefault(value.tag, []).append((event.step, number))
+    return out
+
+
+def test_a_resumed_run_leaves_one_event_file_with_every_epoch_once(tmp_path):
+    with pytest.raises(RuntimeError):
+        resumable_fit(_model(), _data(), tmp_path, 4, extra_callbacks=[_Crash(epoch=1)],
+                      verbose=0)
+    history = resumable_fit(_model(seed=1), _data(), tmp_path, 4, verbose=0)
+    losses = _scalars(tmp_path / "logs" / "train")["epoch_loss"]
+    assert [step for step, _ in losses] == [0, 1, 2, 3]
+    np.testing.assert_allclose([v for _, v in losses], history.history["loss"], rtol=1e-6)
+
+
+def test_merging_keeps_the_later_attempt_s_value_of_a_step_logged_twice(tmp_path):
+    from tfcaption.training.event_files import merge_event_files
+
+    folder = tmp_path / "logs" / "train"
+    for values in ({0: 1.0, 1: 2.0}, {1: 5.0, 2: 6.0}):  # step 1: logged, then redone
+        writer = tf.summary.create_file_writer(str(folder))
+        with writer.as_default():
+            for step, value in values.items():
+                tf.summary.scalar("epoch_loss", value, step=step)
+        writer.close()
+    assert len(os.listdir(folder)) == 2
+    merge_event_files(str(tmp_path / "logs"))
+    assert _scalars(folder)["epoch_loss"] == [(0, 1.0), (1, 5.0), (2, 6.0)]
+    merge_event_files(str(tmp_path / "logs"))  # again: the same
+    assert _scalars(folder)["epoch_loss"] == [(0, 1.0), (1, 5.0), (2, 6.0)]

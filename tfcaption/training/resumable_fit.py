@@ -7,7 +7,8 @@ Files in the run's directory (a trainer's workdir, or a stage's folder in it)::
     checkpoints/last.weights.h5   the weights after the last epoch (atomic)
     checkpoints/final.weights.h5  the weights fit ended with (atomic)
     fit_done.json                 the marker: fit finished; its history
-    logs/                         TensorBoard
+    logs/                         TensorBoard: one event file per folder, merged after
+                                  each attempt (:mod:`event_files`)
 
 A kill during an epoch resumes at that epoch from ``backup/``; a kill after the last
 epoch but before ``fit_done.json`` restores the last backup and runs no epoch again; once
@@ -26,6 +27,7 @@ from tfcaption.file_io import atomic_write_text
 from tfcaption.kill_point import ENV as KILL_AT, kill_point
 from tfcaption.training.atomic_checkpoint import AtomicCheckpoint, save_weights_atomically
 from tfcaption.training.epoch_log import EpochLog
+from tfcaption.training.event_files import merge_event_files
 from tfcaption.training.kill_points import KillPoints
 
 FIT_DONE = "fit_done.json"
@@ -67,7 +69,9 @@ def resumable_fit(model, data, directory, epochs, callbacks=(), extra_callbacks=
            keras.callbacks.TensorBoard(os.path.join(directory, "logs"))]
     if os.environ.get(KILL_AT):  # batch hooks cost a sync per step: only when asked
         own.append(KillPoints())
-    model.fit(data, epochs=epochs, callbacks=list(callbacks) + own + list(extra_callbacks), **fit_kwargs)
+    model.fit(data, epochs=epochs, callbacks=list(callbacks) + own + list(extra_callbacks),
+              **fit_kwargs)
+    merge_event_files(os.path.join(directory, "logs"))  # one set, however many attempts
     kill_point("fit_returned")
     history = epoch_log.history(epochs)
     save_weights_atomically(model, final)
