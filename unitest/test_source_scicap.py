@@ -149,17 +149,24 @@ def test_original_capitalised_split_folders_inside_scicap_data(tmp_path):
     _check_original(out, report.to_dict(), "normalized_basic", "all")
 
 
+def _pop_split_dir(cap_root, split):
+    """Removes the original's one-file-per-figure folder of ``split``; returns its figures
+    (for the one-list-file-per-split form)."""
+    split_dir = os.path.join(cap_root, split)
+    figures = []
+    for n in sorted(os.listdir(split_dir)):
+        with open(os.path.join(split_dir, n)) as f:
+            figures.append(json.load(f))
+        os.remove(os.path.join(split_dir, n))
+    os.rmdir(split_dir)
+    return figures
+
+
 def test_original_one_list_file_per_split(tmp_path):
     src = make_original(str(tmp_path / "src"))
     cap_root = os.path.join(src, "SciCap-Caption-All")
     for split in ("train", "val", "test"):
-        split_dir = os.path.join(cap_root, split)
-        figures = []
-        for n in sorted(os.listdir(split_dir)):
-            with open(os.path.join(split_dir, n)) as f:
-                figures.append(json.load(f))
-            os.remove(os.path.join(split_dir, n))
-        os.rmdir(split_dir)
+        figures = _pop_split_dir(cap_root, split)
         with open(os.path.join(cap_root, f"SciCap-Caption-All-{split}.json"), "w") as f:
             json.dump(figures, f)
     out = str(tmp_path / "out")
@@ -197,13 +204,7 @@ def test_original_bad_utf8_names_file_and_line(tmp_path):
 def test_original_list_file_bad_utf8_names_its_line(tmp_path):
     src = make_original(str(tmp_path / "src"))
     cap_root = os.path.join(src, "SciCap-Caption-All")
-    split_dir = os.path.join(cap_root, "test")
-    figures = []
-    for n in sorted(os.listdir(split_dir)):
-        with open(os.path.join(split_dir, n)) as f:
-            figures.append(json.load(f))
-        os.remove(os.path.join(split_dir, n))
-    os.rmdir(split_dir)
+    figures = _pop_split_dir(cap_root, "test")
     text = "[\n" + ",\n".join(json.dumps(fig) for fig in figures) + "\n]\n"  # one figure a line
     with open(os.path.join(cap_root, "SciCap-Caption-All-test.json"), "wb") as f:
         f.write(text.encode().replace(b"model 7 vs", b"model \xff7 vs"))
