@@ -10,6 +10,11 @@ densenet201_pooled   ``[B, 1920]`` global average      DenseNet201     torch
 
 ``weights`` passes straight to ``keras.applications``: ``None`` (random), ``"imagenet"``
 (downloaded by Keras, needs internet) or a path to a local weights file.
+
+``preprocessing`` overrides the application's scaling with another
+:data:`~tfcaption.data.image_ops.IMAGENET_MODES` value, e.g. ``"unit"`` (x / 255, no mean
+or std) for weights trained on features extracted that way. The choice is part of the
+encoder's preprocessor, so a model dir written with it keeps it.
 """
 
 import os
@@ -17,6 +22,7 @@ import os
 import keras
 
 from tfcaption.backbones.loaded_backbone import LoadedBackbone
+from tfcaption.data.image_ops import IMAGENET_MODES
 from tfcaption.data.image_preprocessor import ImagePreprocessor
 
 ENCODERS = {
@@ -26,10 +32,14 @@ ENCODERS = {
 }
 
 
-def load_cnn_encoder(name, weights=None, image_size=224) -> LoadedBackbone:
-    """Builds the named encoder -> :class:`LoadedBackbone` (model_type ``"cnn"``)."""
+def load_cnn_encoder(name, weights=None, image_size=224, preprocessing=None) -> LoadedBackbone:
+    """Builds the named encoder -> :class:`LoadedBackbone` (model_type ``"cnn"``);
+    ``preprocessing`` None is the application's own mode (the table above)."""
     if name not in ENCODERS:
         raise ValueError(f"unknown CNN encoder {name!r}; choose one of {sorted(ENCODERS)}")
+    if preprocessing is not None and preprocessing not in IMAGENET_MODES:
+        raise ValueError(f"CNN encoder preprocessing {preprocessing!r} is not one of "
+                         f"{IMAGENET_MODES}")
     if isinstance(weights, (str, os.PathLike)) and weights != "imagenet":
         weights = os.fspath(weights)
         if not os.path.isfile(weights):
@@ -41,7 +51,8 @@ def load_cnn_encoder(name, weights=None, image_size=224) -> LoadedBackbone:
     if output_layer is not None and base.output.name != base.get_layer(output_layer).output.name:
         base = keras.Model(base.input, base.get_layer(output_layer).output)
     model = keras.Model(base.input, base.output, name=name)
-    preprocessor = ImagePreprocessor("imagenet", image_size, imagenet_mode=mode)
+    preprocessor = ImagePreprocessor("imagenet", image_size,
+                                     imagenet_mode=preprocessing or mode)
     config = {"name": name, "image_size": int(image_size),
               "weights": weights if weights is None or isinstance(weights, str) else None,
               "output_shape": list(model.output.shape[1:])}

@@ -3,6 +3,8 @@
 An encoder is named by a spec, as in hparams::
 
     {"type": "cnn", "name": "resnet50_pooled", "weights": "imagenet", "image_size": 224}
+    {"type": "cnn", "name": "densenet201_pooled", "weights": "densenet201_notop.h5",
+     "preprocessing": "unit"}
     {"type": "clip", "path": "pretrained_models/clip_shapes"}
 
 or by the path of a model dir written by :func:`save_image_encoder` (type ``cnn``,
@@ -24,7 +26,7 @@ from tfcaption.backbones.model_dir import (CONFIG_FILE, TYPE_KEY, load_model_dir
                                            read_model_dir_config, save_model_dir)
 
 SPEC_TYPES = ("cnn", "clip")
-_CNN_KEYS = {"type", "name", "weights", "image_size"}
+_CNN_KEYS = {"type", "name", "weights", "image_size", "preprocessing"}
 
 
 def load_image_encoder(spec) -> LoadedBackbone:
@@ -43,10 +45,11 @@ def load_image_encoder(spec) -> LoadedBackbone:
     unknown = sorted(set(spec) - _CNN_KEYS)
     if unknown or "name" not in spec:
         raise ValueError(f"image encoder spec {spec!r}: a \"cnn\" encoder takes \"name\" "
-                         f"and optionally \"weights\", \"image_size\" (unknown keys: "
-                         f"{unknown})")
+                         f"and optionally \"weights\", \"image_size\", \"preprocessing\" "
+                         f"(unknown keys: {unknown})")
     return load_cnn_encoder(spec["name"], weights=spec.get("weights"),
-                            image_size=spec.get("image_size", 224))
+                            image_size=spec.get("image_size", 224),
+                            preprocessing=spec.get("preprocessing"))
 
 
 def _load_dir(path) -> LoadedBackbone:

@@ -19,7 +19,7 @@ CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 TORCH_MEAN = (0.485, 0.456, 0.406)
 TORCH_STD = (0.229, 0.224, 0.225)
 CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
-IMAGENET_MODES = ("caffe", "torch", "tf")
+IMAGENET_MODES = ("caffe", "torch", "tf", "unit")
 # JPEGs with more pixels than this are decoded at a reduced scale (about 16.8 megapixels,
 # 4096 x 4096): every smaller image decodes exactly as at full size.
 FULL_DECODE_MAX_PIXELS = 1 << 24
@@ -124,7 +124,8 @@ def imagenet_preprocess(image: tf.Tensor, size: int = 224, mode: str = "caffe") 
 
     ``mode`` is keras' ``preprocess_input`` mode: "caffe" (ResNet: RGB->BGR,
     subtract the ImageNet mean), "torch" (DenseNet: 0-1 then mean/std) or
-    "tf" (scale to -1..1).
+    "tf" (scale to -1..1), or "unit" (divide by 255: 0..1, no mean or std, as
+    feature extractors written with ``img_to_array(img) / 255.`` do).
     """
     if mode not in IMAGENET_MODES:
         raise ValueError(f"imagenet mode {mode!r} is not one of {IMAGENET_MODES}")
@@ -136,6 +137,8 @@ def imagenet_preprocess(image: tf.Tensor, size: int = 224, mode: str = "caffe") 
         return image[..., ::-1] - tf.constant(CAFFE_MEAN_BGR)
     if mode == "torch":
         return (image / 255.0 - tf.constant(TORCH_MEAN)) / tf.constant(TORCH_STD)
+    if mode == "unit":
+        return image / 255.0
     return image / 127.5 - 1.0
 
 

@@ -13,7 +13,8 @@ class ImagePreprocessor:
     Args:
       policy: "clip", "imagenet" (keras.applications style) or "raw" (0-1).
       size: output side in pixels.
-      imagenet_mode: keras ``preprocess_input`` mode for the imagenet policy.
+      imagenet_mode: the imagenet policy's scaling: a keras ``preprocess_input`` mode
+        ("caffe", "torch", "tf") or "unit" (x / 255, no mean or std).
     """
 
     def __init__(self, policy: str = "clip", size: int = 224, imagenet_mode: str = "caffe"):

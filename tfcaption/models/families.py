@@ -12,6 +12,7 @@ import importlib
 FAMILY_PACKAGES = (
     "tfcaption.models.clipcap",
     "tfcaption.models.wgan",
+    "tfcaption.models.show_tell",
 )
 # Trainers of backbones (not captioners): hparams model.type -> module with run/SETTINGS.
 BACKBONE_TRAINERS = {"clip": "tfcaption.models.clip.clip_training"}

@@ -22,11 +22,9 @@ Steps:
 import os
 
 import keras
-import tensorflow as tf
 
 from tfcaption.backbones.image_encoder_dir import load_image_encoder
 from tfcaption.data.caption_pipeline import CaptionPipeline
-from tfcaption.data.captions_file import CAPTIONS_FILE, read_captions_jsonl
 from tfcaption.data.text_ops import clean_captions
 from tfcaption.hparams import check_hparams
 from tfcaption.models.wgan.gated_gru_generator import GatedGruGenerator
@@ -38,12 +36,12 @@ from tfcaption.models.wgan.validation_diversity import ValidationDiversity
 from tfcaption.models.wgan.wgan_gru_model import WganGruModel
 from tfcaption.models.wgan.wgan_settings import SETTINGS, validate
 from tfcaption.models.wgan.wgan_settings import check_data  # noqa: F401  (the trainer contract)
-from tfcaption.tokenizers.word_vocabulary import WordVocabulary
 from tfcaption.training.atomic_checkpoint import save_weights_atomically
 from tfcaption.training.resumable_fit import resumable_fit
 from tfcaption.training.sample_captions import SampleCaptions
 from tfcaption.training.split_features import cache_split_features, eval_features
 from tfcaption.training.test_split_report import finish_captioner_run
+from tfcaption.training.training_vocabulary import training_vocabulary
 
 
 def clean(text):
@@ -53,17 +51,8 @@ def clean(text):
 
 def build_vocabulary(hparams, workdir):
     """``workdir/vocab.txt`` (built from the training captions, reused when rerun)."""
-    path = os.path.join(workdir, "vocab.txt")
-    if os.path.isfile(path):
-        return WordVocabulary.load(path)
-    data = hparams["data"]
-    records = read_captions_jsonl(os.path.join(data["dir"], CAPTIONS_FILE),
-                                  split=data["train_split"])
-    captions = [c for r in records for c in r["captions"]]
-    cleaned = [c.decode("utf-8") for c in clean(tf.constant(captions)).numpy()]
-    vocabulary = WordVocabulary.build(cleaned, max_size=hparams["model"]["vocabulary_size"])
-    vocabulary.save(path)
-    return vocabulary
+    return training_vocabulary(hparams["data"], workdir, clean,
+                               max_size=hparams["model"]["vocabulary_size"])
 
 
 def limit_captions(records, max_captions):
