@@ -17,3 +17,15 @@ def shapes_dir(tmp_path_factory):
     DatasetWriter(out, "shapes").write(shapes.generate(40, 8, 8, image_size=64, seed=3),
                                        verbose=False)
     return out
+
+
+@pytest.fixture(scope="session")
+def shipped_captioners():
+    """The shipped ``clipcap_shapes`` and ``wgan_shapes`` captioners (two families),
+    loaded once: name -> ``(model dir, captioner)``."""
+    from tfcaption.models.load_captioner import load_captioner
+
+    root = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                        "pretrained_models")
+    dirs = {name: os.path.join(root, name) for name in ("clipcap_shapes", "wgan_shapes")}
+    return {name: (path, load_captioner(path)) for name, path in dirs.items()}

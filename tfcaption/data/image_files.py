@@ -6,21 +6,11 @@ message, naming the file, for each it could not.
 """
 
 import os
-import re
 from typing import List, Sequence, Tuple
 
 import tensorflow as tf
 
-
-_OP_NODE = re.compile(r"\{\{function_node [^}]*\}\}\s*")
-_OP_SUFFIX = re.compile(r"\s*\[Op:[^\]]*\].*$")
-
-
-def _reason(message: str) -> str:
-    """The first line of a TensorFlow error message without its op decorations."""
-    lines = [line.strip() for line in str(message).strip().splitlines() if line.strip()]
-    text = _OP_SUFFIX.sub("", _OP_NODE.sub("", lines[0] if lines else ""))
-    return text or "unknown error"
+from tfcaption.data.image_bytes import preprocess_image_bytes
 
 
 def load_image_file(path: str, preprocessor) -> tf.Tensor:
@@ -35,13 +25,7 @@ def load_image_file(path: str, preprocessor) -> tf.Tensor:
             data = f.read()
     except OSError as error:
         raise ValueError(f"{path}: not a readable image ({error.strerror or error})") from None
-    if not data:
-        raise ValueError(f"{path}: not a readable image (empty file)")
-    try:
-        return preprocessor.from_bytes(tf.constant(data))
-    except tf.errors.OpError as error:
-        raise ValueError(f"{path}: not a readable image "
-                         f"({_reason(error.message)})") from None
+    return preprocess_image_bytes(data, preprocessor, path)
 
 
 def load_image_files(paths: Sequence[str], preprocessor
