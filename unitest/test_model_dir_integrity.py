@@ -11,7 +11,8 @@ import sys
 import warnings
 
 import pytest
-from tiny_gru_captioner import CLIP_SHAPES, ROOT, make_tiny_gru_dir
+from tiny_captioner import CLIP_SHAPES, ROOT
+from tiny_gru_captioner import make_tiny_gru_dir
 
 from tfcaption.backbones.clip_loader import load_clip
 from tfcaption.models.load_captioner import load_captioner

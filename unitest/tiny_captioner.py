@@ -22,10 +22,26 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CLIP_SHAPES = os.path.join(ROOT, "pretrained_models", "clip_shapes")
 
 
+def shapes_train_captions(shapes_dir):
+    """Every caption of the ``shapes`` training split, as str."""
+    return [c for r in read_captions_jsonl(os.path.join(shapes_dir, "captions.jsonl"), "train")
+            for c in r["captions"]]
+
+
+def shapes_word_vocabulary(shapes_dir, clean):
+    """The WordVocabulary of the ``shapes`` training captions after ``clean`` (a string
+    tensor op such as ``clean_captions``)."""
+    import tensorflow as tf
+
+    from tfcaption.tokenizers.word_vocabulary import WordVocabulary
+
+    cleaned = clean(tf.constant(shapes_train_captions(shapes_dir))).numpy()
+    return WordVocabulary.build([t.decode("utf-8") for t in cleaned])
+
+
 def make_tiny_clipcap_dir(out_dir, shapes_dir, seed=1):
     """Writes the tiny ClipCap model dir to ``out_dir``; returns its path."""
-    texts = [c for r in read_captions_jsonl(os.path.join(shapes_dir, "captions.jsonl"), "train")
-             for c in r["captions"]]
+    texts = shapes_train_captions(shapes_dir)
     bpe_dir = out_dir + "_bpe"
     train_bpe(texts, bpe_dir, vocab_size=300)
     tokenizer = load_gpt2_tokenizer(bpe_dir)

@@ -4,29 +4,19 @@ The image encoder is the shipped shapes CLIP (96 px, 64-d embeddings); the vocab
 built from the ``shapes`` training captions, cleaned the Show-and-Tell way.
 """
 
-import os
-
 import keras
-import tensorflow as tf
+from tiny_captioner import CLIP_SHAPES, shapes_word_vocabulary
 
 from tfcaption.backbones.clip_image_encoder import load_clip_image_encoder
-from tfcaption.data.captions_file import read_captions_jsonl
 from tfcaption.models.show_tell.show_tell_captioner import ShowTellCaptioner
 from tfcaption.models.show_tell.show_tell_dir import save_show_tell
 from tfcaption.models.show_tell.show_tell_model import ShowTellModel
 from tfcaption.models.show_tell.show_tell_text import clean_show_tell
-from tfcaption.tokenizers.word_vocabulary import WordVocabulary
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CLIP_SHAPES = os.path.join(ROOT, "pretrained_models", "clip_shapes")
 
 
 def make_tiny_show_tell_dir(out_dir, shapes_dir, seed=1, merge="add"):
     """Writes the tiny ``show_tell`` model dir to ``out_dir``; returns its path."""
-    texts = [c for r in read_captions_jsonl(os.path.join(shapes_dir, "captions.jsonl"), "train")
-             for c in r["captions"]]
-    cleaned = [t.decode("utf-8") for t in clean_show_tell(tf.constant(texts)).numpy()]
-    vocabulary = WordVocabulary.build(cleaned)
+    vocabulary = shapes_word_vocabulary(shapes_dir, clean_show_tell)
     keras.utils.set_random_seed(seed)
     encoder = load_clip_image_encoder(CLIP_SHAPES)
     model = ShowTellModel(len(vocabulary), feature_dim=encoder.model.projection_dim,

@@ -1,74 +1,17 @@
 """The gated GRU generator with what it needs to caption: vocabulary, image encoder, defaults."""
 
-import dataclasses
-
-import tensorflow as tf
-
-from tfcaption.decoding.decode import decode
-from tfcaption.decoding.decoding_config import names_max_length
-from tfcaption.models.captioner import Captioner
-from tfcaption.serving.word_graph_detokenizer import WordGraphDetokenizer
+from tfcaption.models.wgan.gated_gru_generator import GatedGruGenerator
+from tfcaption.models.word_captioner import WordCaptioner
 
 
-class GruCaptioner(Captioner):
-    """Captions images (or image features) with a :class:`GatedGruGenerator`.
-
-    Args:
-      generator: the :class:`GatedGruGenerator`.
-      vocabulary: its :class:`WordVocabulary` (``<start>`` begins, ``<end>`` stops).
-      image_encoder: a ``LoadedBackbone`` from
-        :func:`tfcaption.backbones.image_encoder_dir.load_image_encoder`, or None for a
-        model used on precomputed features only.
-      max_length: default most words per caption (``<end>`` included).
-      jit_compile: compile decoding and image encoding with XLA.
-    """
+class GruCaptioner(WordCaptioner):
+    """Captions images (or image features) with a :class:`GatedGruGenerator`
+    (arguments: :class:`~tfcaption.models.word_captioner.WordCaptioner`)."""
 
     model_type = "wgan_gru"
-
-    def __init__(self, generator, vocabulary, image_encoder=None, max_length=20,
-                 jit_compile=True):
-        if len(vocabulary) != generator.vocabulary_size:
-            raise ValueError(f"the vocabulary has {len(vocabulary)} tokens but the generator "
-                             f"{generator.vocabulary_size} rows")
-        super().__init__(image_encoder, (vocabulary.end_id,), jit_compile)
-        self.generator = generator
-        self.vocabulary = vocabulary
-        self.max_length = int(max_length)
-        self._functions = {}
+    model_class = GatedGruGenerator
 
     @property
-    def feature_dim(self) -> int:
-        return int(self.generator.feature_dim)
-
-    def fit_decoding_config(self, config, decoding, overrides):
-        """``max_length`` defaults to the model's when the setting does not name one."""
-        if not names_max_length(decoding, overrides):
-            config = dataclasses.replace(config, max_length=self.max_length)
-        return config
-
-    def decode_function(self, config, jit_compile):
-        key = (config, bool(jit_compile))
-        if key not in self._functions:
-            generator, start_id = self.generator, self.vocabulary.start_id
-
-            def run(features, seed):
-                first_logits, cache = generator.decoding_start(features, start_id)
-                return decode(generator.decoding_step, first_logits, cache, 0, config,
-                              seed=seed)
-
-            self._functions[key] = tf.function(
-                run, jit_compile=bool(jit_compile), reduce_retracing=True,
-                input_signature=[tf.TensorSpec([None, self.feature_dim], tf.float32),
-                                 tf.TensorSpec([2], tf.int32)])
-        return self._functions[key]
-
-    def detokenize(self, token_ids):
-        """One generated sequence (list of ids) -> its words, up to ``<end>``
-        (:meth:`WordVocabulary.decode`)."""
-        token_ids = list(token_ids)
-        if not token_ids:
-            return ""
-        return self.vocabulary.decode(tf.constant(token_ids, tf.int64)).numpy().decode("utf-8")
-
-    def graph_detokenizer(self):
-        return WordGraphDetokenizer(self.vocabulary)
+    def generator(self):
+        """The :class:`GatedGruGenerator` (the model)."""
+        return self.model
