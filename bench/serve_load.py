@@ -4,8 +4,8 @@
                                [--concurrency=1,8,32] [--max_seconds=300] [--out=FILE]
 
 For each mode (batching on, then ``--nobatching``) it starts ``python -m tfcaption.serve``
-on a free 127.0.0.1 port, waits for ``/healthz``, warms every concurrency level once (the
-first calls at a new batch size compile), then for each ``--concurrency`` C sends
+on a free 127.0.0.1 port, waits for ``/healthz`` to say every batch size is compiled, warms
+every concurrency level once, then for each ``--concurrency`` C sends
 ``--requests`` POSTs of one image each (the shipped example images in turn) from C
 client threads and records each request's latency. It prints one markdown table
 (requests/s, p50 and p95 latency per mode and concurrency) and, with ``--out``, writes the
@@ -63,7 +63,7 @@ def run_mode(args, batching, images, deadline):
     try:
         base = f"http://127.0.0.1:{port}"
         if not wait_for_health(base, timeout=max(1.0, deadline - time.monotonic()),
-                               process=server):
+                               process=server, warm=True):
             raise RuntimeError(f"the server did not start: {server.poll()}")
         for concurrency in args.concurrency:
             fire(base, images, 2 * concurrency, concurrency, deadline)  # warm-up

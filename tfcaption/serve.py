@@ -76,9 +76,12 @@ def main(argv):
 
     models = load_models(FLAGS.model, FLAGS.batching, FLAGS.max_batch_size,
                          FLAGS.max_wait_ms)
-    if FLAGS.warmup:
-        for model in models:
-            model.warm_up()
+    for model in models:
+        if FLAGS.warmup:
+            model.warm_up()  # batch size 1 before serving; larger ones while serving
+            model.warm_up_in_background()
+        else:
+            model.warm.set()
     wsgi_app = CaptionApp(models, FLAGS.max_upload_mb, FLAGS.request_timeout_s)
     server = create_server(wsgi_app, FLAGS.host, FLAGS.port, FLAGS.threads,
                            FLAGS.max_upload_mb)

@@ -74,15 +74,16 @@ def post_images(base, files, fields=None, query=""):
     return request(f"{base}/api/caption{query}", body, kind)
 
 
-def wait_for_health(base, timeout=TIMEOUT, process=None):
-    """Polls ``/healthz`` until it answers 200 (False after ``timeout`` s or once
-    ``process`` has exited)."""
+def wait_for_health(base, timeout=TIMEOUT, process=None, warm=False):
+    """Polls ``/healthz`` until it answers 200 (and, with ``warm``, says every batch size
+    is compiled); False after ``timeout`` s or once ``process`` has exited."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
             return False
         try:
-            if request(f"{base}/healthz", timeout=5)[0] == 200:
+            status, body = request(f"{base}/healthz", timeout=5)
+            if status == 200 and (not warm or body["warm"]):
                 return True
         except OSError:
             pass

@@ -42,11 +42,39 @@ def test_concurrent_items_are_grouped_and_results_never_mixed_up():
     assert sum(batcher.batch_sizes.values()) == len(calls)
 
 
-def test_a_lone_item_waits_at_most_max_wait():
-    batcher = DynamicBatcher(doubling([]), max_batch_size=32, max_wait_s=0.05)
+def test_a_lone_item_does_not_wait():
+    batcher = DynamicBatcher(doubling([]), max_batch_size=32, max_wait_s=30)
     start = time.monotonic()
     assert batcher.submit("k", 3).result(TIMEOUT) == ("k", 6)
-    assert time.monotonic() - start < 1.0
+    assert time.monotonic() - start < 5
+    batcher.close(TIMEOUT)
+
+
+def test_a_burst_from_several_threads_waits_for_its_group():
+    calls = []
+    batcher = DynamicBatcher(doubling(calls), max_batch_size=2, max_wait_s=5)
+    start = time.monotonic()
+    assert batcher.submit("k", 1).result(TIMEOUT) == ("k", 2)  # alone: no wait
+    assert time.monotonic() - start < 2.5
+    second = {}
+    thread = threading.Thread(target=lambda: second.update(f=batcher.submit("k", 2)))
+    thread.start()  # another thread, right after: a burst, so its group waits to fill
+    thread.join(TIMEOUT)
+    time.sleep(0.2)
+    assert not second["f"].done()
+    third = batcher.submit("k", 3)  # fills the group of two
+    assert [second["f"].result(TIMEOUT), third.result(TIMEOUT)] == [("k", 4), ("k", 6)]
+    assert calls == [("k", [1]), ("k", [2, 3])]
+    batcher.close(TIMEOUT)
+
+
+def test_one_threads_items_alone_do_not_wait():
+    calls = []
+    batcher = DynamicBatcher(doubling(calls), max_batch_size=32, max_wait_s=30)
+    start = time.monotonic()
+    futures = [batcher.submit("k", i) for i in range(3)]  # one request's three images
+    assert [f.result(TIMEOUT) for f in futures] == [("k", 0), ("k", 2), ("k", 4)]
+    assert time.monotonic() - start < 5
     batcher.close(TIMEOUT)
 
 

@@ -52,8 +52,8 @@ def trained_metrics(cmd, cwd, out):
     return json.load(open(os.path.join(cwd, path)))
 
 
-# The long recipe commands (the main job's ClipCap, CLIP, CgT-GAN, WGAN on shapes; 8-35
-# minutes each) run as written only with TFCAPTION_FULL_RECIPES=1, and then their tests
+# The long recipe commands (the main job's ClipCap, CLIP, CgT-GAN, WGAN, Show-and-Tell on
+# shapes; 3-35 minutes each) run as written only with TFCAPTION_FULL_RECIPES=1, and then their tests
 # assert the recipes' targets on what they trained. By default each runs through the same
 # code with these smoke flags appended (later flags win), and the targets are asserted on
 # the shipped model the full command produced (pretrained_models/, its metrics.json),
@@ -66,6 +66,7 @@ SMOKE_FLAGS = {
     "hparams/cgtgan_init_shapes.json": " --set train.epochs=2",  # its warmup: 200 steps
     "hparams/cgtgan_shapes.json": " --set train.epochs=1",
     "hparams/wgan_shapes.json": " --set train.epochs=1 --set train.pretrain_epochs=1",
+    "hparams/show_tell_shapes.json": " --set train.epochs=2",
 }
 
 
@@ -260,7 +261,7 @@ def test_benchmark_command(tmp_path):
     """The README's benchmark command with ``--smoke``: every row of the full run, on tiny
     models, timed once on both sides, and the same correctness checks hold (the timings
     are reported, not asserted)."""
-    cmd, = [c for c in commands() if c.startswith("python bench/")]
+    cmd, = [c for c in commands() if c.startswith("python bench/") and "serve_load" not in c]
     shutil.copytree(os.path.join(ROOT, "bench"), tmp_path / "bench",
                     ignore=shutil.ignore_patterns("*.json", "__pycache__"))
     for name in ("unitest", "hparams"):  # the reference modules and the recipes it times
@@ -404,3 +405,18 @@ def test_wgan_command_meets_the_mode_collapse_targets(workdir):
     assert diversity["distinct_2"] >= 0.5 * diversity["reference_distinct_2"], diversity
     assert result["coco"]["Bleu_4"] >= 0.3, result["coco"]
     assert len(result["history"]["d_loss"]) == recipe_file["train"]["epochs"]
+
+
+def test_show_tell_command_meets_the_shapes_target(workdir):
+    cmd, = [c for c in commands() if "tfcaption.train" in c and "show_tell_shapes" in c]
+    metrics = trained_metrics(cmd, workdir, run(recipe(cmd), workdir, timeout=1800))
+    assert metrics["num_images"] == 250
+    recipe_file = json.load(open(os.path.join(ROOT, "hparams", "show_tell_shapes.json")))
+    epochs = json.load(open(os.path.join(workdir, "runs/show_tell_shapes/epochs.json")))
+    assert len(epochs) <= (recipe_file["train"]["epochs"] if FULL_RECIPES else 2)
+    assert os.path.isfile(os.path.join(workdir, "runs/show_tell_shapes/model/vocab.txt"))
+    # the issue's target (all_correct >= 0.6), on this run (full) or on the shipped result
+    # of the full command; measured values are in hparams/show_tell_shapes.json's description
+    result = metrics if FULL_RECIPES else shipped_metrics("show_tell_shapes")
+    assert result["shapes"]["all_correct"] >= 0.6, result["shapes"]
+    assert result["num_images"] == 250

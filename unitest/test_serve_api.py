@@ -59,7 +59,7 @@ def expected(captioner, path, decoding="greedy", **overrides):
 
 
 def test_healthz_and_models(base):
-    assert request(f"{base}/healthz") == (200, {"status": "ok",
+    assert request(f"{base}/healthz") == (200, {"status": "ok", "warm": False,  # no warm-up
                                                "models": ["clipcap_shapes", "wgan_shapes"]})
     status, body = request(f"{base}/api/models")
     assert status == 200
@@ -242,3 +242,21 @@ def test_50_concurrent_requests_are_batched_and_never_mixed_up(served, captioner
     for name, model in models.items():
         calls = sum(model.batcher.batch_sizes.values()) - before[name]
         assert calls < 50, (name, model.batcher.batch_sizes)  # requests were grouped
+
+
+def test_background_warm_up_compiles_every_batch_size_then_reports_warm(shipped_captioners):
+    path, captioner = shipped_captioners["wgan_shapes"]
+    calls = []
+    model = ServedModel("wgan_shapes", path, captioner, max_batch_size=4)
+    process = model._process
+    model._process = lambda key, images: calls.append(len(images)) or process(key, images)
+    app = CaptionApp([model], max_upload_mb=MAX_UPLOAD_MB)
+    try:
+        with running_server(app, max_upload_mb=MAX_UPLOAD_MB, threads=4) as base:
+            assert model.warm_up() >= 0 and calls == [1]
+            model.warm_up_in_background()
+            assert model.warm.wait(TIMEOUT)
+            assert calls == [1, 2, 4] and model.buckets == [1, 2, 4]
+            assert request(f"{base}/healthz")[1]["warm"] is True
+    finally:
+        model.close()

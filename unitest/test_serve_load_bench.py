@@ -1,19 +1,20 @@
-"""bench/serve_load.py on a few requests: both modes measured, every request answered."""
+"""The README's bench/serve_load.py command on a few requests (later flags win): both
+modes measured, every request answered."""
 
 import json
-import os
+import shlex
 import subprocess
 import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from test_serve_readme import ROOT, web_demo_commands
 
 
 def test_serve_load_bench_measures_both_modes(tmp_path):
+    cmd, = [c for c in web_demo_commands() if c.startswith("python bench/serve_load.py")]
     out = tmp_path / "serve_load.json"
-    res = subprocess.run([sys.executable, os.path.join(ROOT, "bench", "serve_load.py"),
-                          "--requests=6", "--concurrency=1,3", "--max_seconds=240",
-                          f"--out={out}"], cwd=ROOT, capture_output=True, text=True,
-                         timeout=300)
+    argv = [sys.executable] + shlex.split(cmd)[1:] + [
+        "--requests=6", "--concurrency=1,3", "--max_seconds=240", f"--out={out}"]
+    res = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-3000:]
     result = json.loads(out.read_text())
     assert result["failed"] == []

@@ -98,7 +98,8 @@ class CaptionApp:
         if path == "/api/models":
             return 200, self.models_info(), None
         if path == "/healthz":
-            return 200, {"status": "ok", "models": list(self.models)}, None
+            return 200, {"status": "ok", "models": list(self.models),
+                         "warm": all(m.warm.is_set() for m in self.models.values())}, None
         return 200, static[0], static[1]
 
     # --- API ---------------------------------------------------------------------------

@@ -21,7 +21,10 @@ class DynamicBatcher:
     an ``item``; they get a ``concurrent.futures.Future``. The worker takes the oldest
     waiting item, then waits at most ``max_wait_s`` for more items of the same key (it
     stops early at ``max_batch_size``), and calls ``process(key, items)`` once for the
-    group. ``process`` returns one result per item, in order; a result that is an
+    group. It waits only while items arrive in a burst: when the latest item came more
+    than ``max_wait_s`` after the one before it from another thread (a lone request
+    after a pause), the group is what is already waiting, so a single client pays no
+    wait. ``process`` returns one result per item, in order; a result that is an
     ``Exception`` instance is delivered as that item's exception, and an exception
     raised by ``process`` goes to every item of the group (and to no other). Items of
     other keys wait for a later group, oldest first, so no key starves.
@@ -52,6 +55,8 @@ class DynamicBatcher:
         self._waiting = collections.deque()  # (key, item, future), oldest first
         self._condition = threading.Condition()
         self._closed = False
+        self._last_submit = (None, None)  # (time, thread id) of the latest submit
+        self._arrival_gap = float("inf")  # seconds between the latest two threads' submits
         self.batch_sizes = collections.Counter()  # group size -> number of calls
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
@@ -65,6 +70,11 @@ class DynamicBatcher:
             if self.max_pending is not None and len(self._waiting) >= self.max_pending:
                 raise BatcherFullError(f"{self.name} has {len(self._waiting)} items waiting "
                                        f"(max_pending {self.max_pending})")
+            now, thread = time.monotonic(), threading.get_ident()
+            last_time, last_thread = self._last_submit
+            if last_thread != thread:  # one request's own items do not make a burst
+                self._arrival_gap = float("inf") if last_time is None else now - last_time
+            self._last_submit = (now, thread)
             self._waiting.append((key, item, future))
             self._condition.notify_all()
         return future
@@ -90,15 +100,16 @@ class DynamicBatcher:
     # --- worker ------------------------------------------------------------------------
     def _take_group(self):
         """The oldest item's key and up to ``max_batch_size`` items of that key, oldest
-        first, after waiting at most ``max_wait_s`` for the group to fill; None once
-        closed."""
+        first, after waiting at most ``max_wait_s`` for the group to fill (not at all
+        outside a burst); None once closed."""
         with self._condition:
             while not self._waiting and not self._closed:
                 self._condition.wait()
             if self._closed:
                 return None
             key = self._waiting[0][0]
-            deadline = time.monotonic() + self.max_wait_s
+            in_burst = self._arrival_gap <= self.max_wait_s
+            deadline = time.monotonic() + (self.max_wait_s if in_burst else 0.0)
             while (self._count(key) < self.max_batch_size and not self._closed
                    and (left := deadline - time.monotonic()) > 0):
                 self._condition.wait(left)

@@ -1,6 +1,7 @@
 """One captioner as the web demo serves it: preprocessing, batched decoding, its settings."""
 
 import os
+import threading
 import time
 
 import tensorflow as tf
@@ -10,13 +11,13 @@ from tfcaption.web.dynamic_batcher import DynamicBatcher
 
 
 def batch_buckets(max_batch_size):
-    """The batch sizes decoding runs at (1, 4, 16, ... and ``max_batch_size``): a group
+    """The batch sizes decoding runs at (1, 2, 4, 8, ... and ``max_batch_size``): a group
     is padded up to the next one, so each setting compiles a few shapes, not one per
-    group size."""
+    group size, and pads at most to twice its size."""
     sizes, size = [], 1
     while size < max_batch_size:
         sizes.append(size)
-        size *= 4
+        size *= 2
     return sizes + [int(max_batch_size)]
 
 
@@ -56,6 +57,7 @@ class ServedModel:
         self.buckets = batch_buckets(self.max_batch_size)
         self.batcher = DynamicBatcher(self._process, self.max_batch_size, max_wait_s,
                                       max_pending, name=f"batcher-{name}") if batching else None
+        self.warm = threading.Event()  # set once every batch size of greedy is compiled
 
     @property
     def preprocessor(self):
@@ -105,13 +107,27 @@ class ServedModel:
                             "finished": finished})
         return results
 
-    def warm_up(self, method="greedy"):
-        """Compiles ``method`` decoding at batch size 1 (the first request's wait);
-        returns the seconds it took."""
+    def warm_up(self, batch_sizes=(1,), method="greedy"):
+        """Compiles ``method`` decoding at each of ``batch_sizes`` (buckets; a first call
+        at a new size waits for its compilation); returns the seconds it took."""
         start = time.perf_counter()
         image = tf.zeros(self.preprocessor.output_shape, tf.float32)
-        self._process((self.decoding_config(method, {}), 0), [image])
+        config = self.decoding_config(method, {})
+        for size in batch_sizes:
+            self._process((config, 0), [image] * int(size))
         return time.perf_counter() - start
+
+    def warm_up_in_background(self, method="greedy"):
+        """Compiles ``method`` at the batch sizes above 1 in a daemon thread while the
+        model serves (requests at a size not compiled yet wait for it); :attr:`warm` is
+        set when done (at once without batching)."""
+        def compile_rest():
+            try:
+                self.warm_up(self.buckets[1:], method)
+            finally:
+                self.warm.set()
+
+        threading.Thread(target=compile_rest, name=f"warmup-{self.name}", daemon=True).start()
 
     def info(self):
         """What ``GET /api/models`` says about this model."""
