@@ -130,6 +130,33 @@ def test_nucleus_sampling_gives_the_asked_number_of_captions(base, image_paths):
                                 "num_captions": 3, "seed": 5}
 
 
+def test_sampled_captions_do_not_depend_on_other_requests(base, captioners, image_paths):
+    """A sampling request is decoded on its own, its images together in order: the same
+    captions as generate (the caption command) with that seed, alone or under load."""
+    paths = image_paths[4:7]
+    fields = {"decoding": "top_p", "top_p": "0.95", "temperature": "1.5", "seed": "3"}
+    want = {name: c.generate(paths, "top_p", top_p=0.95, temperature=1.5, seed=3)
+            for name, c in captioners.items()}
+    answers, barrier = {}, threading.Barrier(8)
+
+    def client(i):  # client 0 sends the three images; the others send one other image
+        barrier.wait(TIMEOUT)
+        files = [(f"{k}.jpg", read(p)) for k, p in enumerate(paths)] if i == 0 else \
+            [("other.jpg", read(image_paths[10 + i]))]
+        answers[i] = post_images(base, files, fields)
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(TIMEOUT)
+    alone = post_images(base, [(f"{k}.jpg", read(p)) for k, p in enumerate(paths)], fields)
+    for status, body in (answers[0], alone):
+        assert status == 200, body
+        for result in body["results"]:
+            assert result["captions"] == [want[result["model"]][result["image"]]], result
+
+
 def test_corrupt_and_text_uploads_fail_alone(base, captioners, image_paths):
     good = read(image_paths[3])
     files = [("notes.txt", b"just some text\n"), ("good.jpg", good),

@@ -156,14 +156,15 @@ class CaptionApp:
         """``[(model, image index, future), ...]``, model by model."""
         jobs = []
         for model, config in zip(models, configs):
-            for index, image in enumerate(inputs[model.name]):
-                if image is None or errors[index]:
-                    continue
-                try:
-                    future = model.submit(image, config, seed)
-                except BatcherFullError as error:
-                    raise HttpError(503, f"server busy: {error}") from None
-                jobs.append((model, index, future))
+            readable = [(index, image) for index, image in enumerate(inputs[model.name])
+                        if image is not None and not errors[index]]
+            try:
+                futures = model.submit_request([image for _, image in readable], config,
+                                               seed)
+            except BatcherFullError as error:
+                raise HttpError(503, f"server busy: {error}") from None
+            jobs += [(model, index, future)
+                     for (index, _), future in zip(readable, futures)]
         return jobs
 
     def _collect(self, jobs, images, start):

@@ -3,6 +3,7 @@
 import os
 import threading
 import time
+from concurrent.futures import Future
 
 import tensorflow as tf
 
@@ -29,11 +30,15 @@ def padded_size(count, buckets):
 class ServedModel:
     """A loaded captioner under a name, with its own :class:`DynamicBatcher`.
 
-    :meth:`submit` queues one preprocessed image under a decoding setting; concurrent
-    requests with the same setting are decoded in one ``captioner.generate`` call (of at
-    most ``max_batch_size`` images, padded with copies of its first image up to a
-    :func:`batch_buckets` size so few shapes are compiled). With ``batching=False`` each
-    image is decoded alone, in the caller's thread.
+    :meth:`submit_request` takes one request's preprocessed images and a decoding setting.
+    With greedy or beam decoding, the images of concurrent requests with the same setting
+    are queued and decoded in one ``captioner.generate`` call (of at most
+    ``max_batch_size`` images, padded with copies of its first image up to a
+    :func:`batch_buckets` size so few shapes are compiled). Sampled captions depend on an
+    image's row in its batch, so a sampling request is decoded on its own, its images
+    together in request order (as ``tfcaption.caption`` does with the same seed), and gets
+    the same captions whatever else the server is doing. With ``batching=False`` every
+    request is decoded that way, in the caller's thread.
 
     Args:
       name: the model's name in the API.
@@ -52,7 +57,7 @@ class ServedModel:
         self.model_dir = os.fspath(model_dir)
         self.captioner = captioner
         self.batching = bool(batching)
-        self.max_batch_size = int(max_batch_size) if batching else 1
+        self.max_batch_size = int(max_batch_size)
         self.max_wait_s = float(max_wait_s)
         self.buckets = batch_buckets(self.max_batch_size)
         self.batcher = DynamicBatcher(self._process, self.max_batch_size, max_wait_s,
@@ -74,20 +79,24 @@ class ServedModel:
         except ValueError as error:
             raise ValueError(f"model {self.name}: {error}") from None
 
-    def submit(self, image, config, seed=0):
-        """Queues one preprocessed image; a future of ``{"captions", "scores",
-        "finished"}`` (``time.perf_counter()`` when its group was decoded)."""
+    def submit_request(self, images, config, seed=0):
+        """One request's preprocessed images -> a future per image of ``{"captions",
+        "scores", "finished"}`` (``time.perf_counter()`` when its group was decoded)."""
         key = (config, int(seed))
-        if self.batcher is not None:
-            return self.batcher.submit(key, image)
-        from concurrent.futures import Future
-
-        future = Future()
+        if self.batcher is not None and config.method != "sample":
+            return [self.batcher.submit(key, image) for image in images]
+        futures = [Future() for _ in images]
         try:
-            future.set_result(self._process(key, [image])[0])
+            results = []
+            for start in range(0, len(images), self.max_batch_size):
+                results += self._process(key, images[start:start + self.max_batch_size])
         except Exception as error:  # noqa: BLE001  (delivered to the caller)
-            future.set_exception(error)
-        return future
+            for future in futures:
+                future.set_exception(error)
+        else:
+            for future, result in zip(futures, results):
+                future.set_result(result)
+        return futures
 
     def _process(self, key, images):
         config, seed = key
