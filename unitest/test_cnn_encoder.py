@@ -68,3 +68,26 @@ def test_preprocessing_is_the_applications_own(name, module):
     resized = tf.image.resize(tf.cast(image, tf.float32), [48, 48], antialias=True).numpy()
     theirs = getattr(keras.applications, module).preprocess_input(resized.copy())
     np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-4)
+
+
+def test_the_keras_applications_notop_file_format_loads(tmp_path):
+    """A file in the released ImageNet file's format (legacy Keras HDF5 weights, one group
+    per layer, read in layer order; under its released name) loads through the Flickr8k
+    recipe's encoder spec."""
+    import h5py
+    from keras.src.legacy.saving import legacy_h5_format
+
+    from tfcaption.backbones.image_encoder_dir import load_image_encoder
+
+    random = load_cnn_encoder("densenet201_pooled", weights=None, image_size=32)
+    path = tmp_path / "densenet201_weights_tf_dim_ordering_tf_kernels_notop.h5"
+    with h5py.File(path, "w") as f:
+        legacy_h5_format.save_weights_to_hdf5_group(f, random.model)
+    with h5py.File(path, "r") as f:
+        assert "conv1_conv" in f.attrs["layer_names"].astype(str).tolist()  # legacy layout
+    loaded = load_image_encoder({"type": "cnn", "name": "densenet201_pooled",
+                                 "weights": str(path), "image_size": 32,
+                                 "preprocessing": "unit"})
+    x = np.random.default_rng(4).uniform(size=(2, 32, 32, 3)).astype("float32")
+    np.testing.assert_allclose(loaded.model.predict_on_batch(x),
+                               random.model.predict_on_batch(x), rtol=1e-5, atol=1e-5)
