@@ -21,6 +21,17 @@ lm_head.weight (optional)      (V, D)      must equal wte (tied head)
 P h.i.attn.{bias,masked_bias}              causal-mask buffers of old checkpoints: ignored
 =============================  ==========  ===============================================
 
+With cross-attention (``add_cross_attention``, a
+:class:`~tfcaption.backbones.gpt2_cross_backbone.GPT2CrossBackbone`), each block also has:
+
+=================================  =======  =============================================
+P h.i.ln_cross_attn.*              (D,)     _cross_attention_layer_norm.{gamma,beta}
+P h.i.crossattention.q_attn.*      (D, D)   _cross_attention_layer query_dense
+P h.i.crossattention.c_attn.*      (D, 2D)  key_dense, value_dense (key first)
+P h.i.crossattention.c_proj.*      (D, D)   output_dense
+P h.i.crossattention.{bias,...}             mask buffers of old checkpoints: ignored
+=================================  =======  =============================================
+
 HF's ``Conv1D`` stores weights as ``(in, out)``, so kernels are reshaped, never transposed
 (:data:`~tfcaption.backbones.weight_map.CONV1D` layout). Shapes are checked in the HF
 layout before conversion, so a :class:`CheckpointMismatchError` speaks in checkpoint terms.
@@ -75,8 +86,9 @@ def infer_config(state, prefix, source):
     }
 
 
-def config_from_hf(hf, path):
-    """Architecture from a Hugging Face GPT-2 ``config.json`` dict (``path`` for errors)."""
+def config_from_hf(hf, path, cross_attention=False):
+    """Architecture from a Hugging Face GPT-2 ``config.json`` dict (``path`` for errors);
+    ``cross_attention``: the decoder of an encoder-decoder (``add_cross_attention``)."""
     if hf.get("model_type") != "gpt2":
         raise ValueError(f"{path}: model_type is {hf.get('model_type')!r}, expected 'gpt2'")
     missing = [k for k in ("vocab_size", "n_layer", "n_head", "n_embd", "n_positions")
@@ -89,7 +101,7 @@ def config_from_hf(hf, path):
                            f"(keras-hub GPT-2 uses tanh-approximate GELU, 'gelu_new')")
     for key, supported in (("scale_attn_weights", True),
                            ("scale_attn_by_inverse_layer_idx", False),
-                           ("add_cross_attention", False)):
+                           ("add_cross_attention", bool(cross_attention))):
         if bool(hf.get(key, supported)) != supported:
             unsupported.append(f"{key}={hf[key]!r}")
     if unsupported:
@@ -122,6 +134,8 @@ def merge_config(config, overrides, source):
 
 def assign_weights(backbone, state, prefix, source):
     """Loads ``state`` (HF GPT-2 keys under ``prefix``) into ``backbone``; all-or-nothing.
+    Every key of ``state`` must be used: pass only the GPT-2 module's keys (e.g. the
+    ``decoder.*`` keys of a VisionEncoderDecoder checkpoint).
 
     Raises :class:`CheckpointMismatchError` naming every missing, unexpected and
     mis-shaped key, or ``ValueError`` when ``lm_head.weight`` is not tied to ``wte``.
@@ -129,7 +143,8 @@ def assign_weights(backbone, state, prefix, source):
     """
     outer = prefix[:-len("transformer.")] if prefix.endswith("transformer.") else prefix
     head_key = outer + "lm_head.weight"
-    wmap = WeightMap(state, source, ignore=[re.escape(prefix) + r"h\.\d+\.attn\.(masked_)?bias"])
+    wmap = WeightMap(state, source, ignore=[
+        re.escape(prefix) + r"h\.\d+\.(attn|crossattention)\.(masked_)?bias"])
     wmap.add(backbone.token_embedding.embeddings, prefix + "wte.weight")
     wmap.add(backbone.position_embedding.position_embeddings, prefix + "wpe.weight")
     for i, block in enumerate(backbone.transformer_layers):
@@ -139,6 +154,13 @@ def assign_weights(backbone, state, prefix, source):
         wmap.add_dense([attn.query_dense, attn.key_dense, attn.value_dense], p + "attn.c_attn",
                        layout=CONV1D)
         wmap.add_dense(attn.output_dense, p + "attn.c_proj", layout=CONV1D)
+        cross = getattr(block, "_cross_attention_layer", None)
+        if cross is not None:
+            wmap.add_layer_norm(block._cross_attention_layer_norm, p + "ln_cross_attn")
+            wmap.add_dense(cross.query_dense, p + "crossattention.q_attn", layout=CONV1D)
+            wmap.add_dense([cross.key_dense, cross.value_dense], p + "crossattention.c_attn",
+                           layout=CONV1D)
+            wmap.add_dense(cross.output_dense, p + "crossattention.c_proj", layout=CONV1D)
         wmap.add_layer_norm(block._feedforward_layer_norm, p + "ln_2")
         wmap.add_dense(block._feedforward_intermediate_dense, p + "mlp.c_fc", layout=CONV1D)
         wmap.add_dense(block._feedforward_output_dense, p + "mlp.c_proj", layout=CONV1D)
