@@ -70,3 +70,36 @@ def test_cross_attention_configs_need_the_cross_backbone():
         config_from_hf(GPT2Config(**TINY).to_dict(), "config.json")
     assert config_from_hf(GPT2Config(**TINY).to_dict(), "config.json",
                           cross_attention=True)["hidden_dim"] == 16
+
+
+@pytest.mark.parametrize("dtype, tolerance", [("float32", 1e-4), ("bfloat16", 0.15)])
+def test_cached_decoding_step_by_step_equals_the_forward_pass(tmp_path, dtype, tolerance):
+    import tensorflow as tf
+
+    from tfcaption.backbones.gpt2_decoding import (cached_forward, cross_keys_values,
+                                                   decoding_weights, init_cache)
+
+    backbone, state = convert(random_gpt2(1), tmp_path)
+    assign_weights(backbone, state, "transformer.", "ckpt")
+    rng = np.random.default_rng(1)
+    ids = rng.integers(0, 60, (3, 6)).astype("int32")
+    encoder = rng.normal(size=(3, 4, 16)).astype("float32")
+    full = np.asarray(backbone.lm_logits(backbone(
+        {"token_ids": ids, "padding_mask": np.ones_like(ids), "encoder_sequence": encoder})))
+    weights = decoding_weights(backbone, dtype)
+    cross = cross_keys_values(weights, encoder, backbone.num_heads)
+    assert cross[0][0].shape == (3, 2, 4, 8)  # [B, heads, encoder length, head dim]
+    cache = init_cache(backbone, 3, 6)
+    embeddings = tf.gather(backbone.token_embedding.embeddings, ids)
+    logits, cache = cached_forward(weights, embeddings[:, :2], cache, 0, backbone.num_heads,
+                                   backbone.layer_norm_epsilon, cross=cross)  # a prompt of 2
+    steps = [logits]
+    for t in range(2, 6):  # then one token at a time
+        logits, cache = cached_forward(weights, embeddings[:, t:t + 1], cache, t,
+                                       backbone.num_heads, backbone.layer_norm_epsilon,
+                                       cross=cross)
+        steps.append(logits)
+    np.testing.assert_allclose(np.concatenate(steps, 1), full, atol=tolerance, rtol=tolerance)
+    with pytest.raises(ValueError, match="cross-attention"):
+        cached_forward(weights, embeddings[:, :1], init_cache(backbone, 3, 6), 0,
+                       backbone.num_heads, backbone.layer_norm_epsilon)

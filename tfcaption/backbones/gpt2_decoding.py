@@ -16,6 +16,11 @@ quarter of float32's bytes per token, which is what bounds small-batch decoding.
 stored ``[out, in]`` (the layout XLA's CPU matrix-vector products read fastest); bfloat16
 products run in bfloat16, int8 matrices are widened inside the product (fused by XLA).
 LayerNorm, softmax, the attention and the residual stream stay float32.
+
+A backbone with cross-attention (:class:`~tfcaption.backbones.gpt2_cross_backbone.
+GPT2CrossBackbone`) adds a cross-attention step to each block: its keys and values are
+computed from the encoder states once per decoding call by :func:`cross_keys_values` and
+passed to every :func:`cached_forward` step unchanged, never recomputed per token.
 """
 
 import math
@@ -63,13 +68,27 @@ def decoding_weights(backbone, dtype=None):
     def vector(variable, shape=(-1,)):
         return tf.cast(tf.reshape(variable, shape), tf.float32)
 
+    def dense(layer, shape):
+        return (matrix(layer.kernel, shape), vector(layer.bias))
+
     blocks = []
     for layer in backbone.transformer_layers:
         attention = layer._self_attention_layer
         projections = (attention._query_dense, attention._key_dense, attention._value_dense)
         intermediate = layer._feedforward_intermediate_dense
         output = layer._feedforward_output_dense
-        blocks.append({
+        cross = getattr(layer, "_cross_attention_layer", None)
+        if cross is not None:
+            norm = layer._cross_attention_layer_norm
+            blocks.append({
+                "ln_cross": (vector(norm.gamma), vector(norm.beta)),
+                "cross_q": dense(cross._query_dense, (hidden, hidden)),
+                "cross_k": dense(cross._key_dense, (hidden, hidden)),
+                "cross_v": dense(cross._value_dense, (hidden, hidden)),
+                "cross_proj": dense(cross._output_dense, (hidden, hidden))})
+        else:
+            blocks.append({})
+        blocks[-1].update({
             "ln_1": (vector(layer._self_attention_layer_norm.gamma),
                      vector(layer._self_attention_layer_norm.beta)),
             "c_attn": (matrix(tf.concat([tf.reshape(d.kernel, (hidden, hidden))
@@ -124,8 +143,39 @@ def _dense(x, kernel_bias, compute_dtype):
     return _product(x, stored, False, compute_dtype) + bias
 
 
-def _block(weights, x, cache, index, num_heads, epsilon, compute_dtype):
-    """One GPT-2 block on ``x`` ``[B, T, D]`` written at positions ``index..index+T-1``."""
+def _heads(x, num_heads):
+    """``[B, T, D]`` -> ``[B, heads, T, D / heads]``."""
+    batch, length, hidden = tf.shape(x)[0], tf.shape(x)[1], x.shape[-1]
+    return tf.transpose(tf.reshape(x, [batch, length, num_heads, hidden // num_heads]),
+                        [0, 2, 1, 3])
+
+
+def _attend(query, keys, values, mask=None):
+    """Scaled dot-product attention over ``[B, heads, *, dim]`` -> ``[B, T, D]``."""
+    scores = tf.matmul(query, keys, transpose_b=True) * (1.0 / math.sqrt(query.shape[-1]))
+    if mask is not None:
+        scores = tf.where(mask, scores, tf.float32.min)
+    attended = tf.matmul(tf.nn.softmax(scores, axis=-1), values)  # [B, heads, T, dim]
+    shape = tf.shape(attended)
+    return tf.reshape(tf.transpose(attended, [0, 2, 1, 3]),
+                      [shape[0], shape[2], query.shape[1] * query.shape[-1]])
+
+
+def cross_keys_values(weights, encoder_states, num_heads, compute_dtype="float32"):
+    """Each block's cross-attention keys and values of ``encoder_states`` ``[B, S, D]``:
+    a tuple with ``(keys, values)`` ``[B, heads, S, dim]`` per block (None for a block
+    without cross-attention). Computed once per decoding call."""
+    states = tf.cast(encoder_states, tf.float32)
+    return tuple(
+        (_heads(_dense(states, block["cross_k"], compute_dtype), num_heads),
+         _heads(_dense(states, block["cross_v"], compute_dtype), num_heads))
+        if "cross_k" in block else None
+        for block in weights["blocks"])
+
+
+def _block(weights, x, cache, index, num_heads, epsilon, compute_dtype, cross=None):
+    """One GPT-2 block on ``x`` ``[B, T, D]`` written at positions ``index..index+T-1``;
+    ``cross``: this block's cross-attention ``(keys, values)``, if it has one."""
     batch, length, hidden = tf.shape(x)[0], tf.shape(x)[1], x.shape[-1]
     head_dim = hidden // num_heads
     qkv = _dense(_layer_norm(x, weights["ln_1"], epsilon), weights["c_attn"], compute_dtype)
@@ -142,24 +192,34 @@ def _block(weights, x, cache, index, num_heads, epsilon, compute_dtype):
     attended = tf.cast(tf.matmul(probs, values), tf.float32)  # [B, heads, T, dim]
     attended = tf.reshape(tf.transpose(attended, [0, 2, 1, 3]), [batch, length, hidden])
     x = x + _dense(attended, weights["attn_proj"], compute_dtype)
+    if cross is not None:
+        query = _dense(_layer_norm(x, weights["ln_cross"], epsilon), weights["cross_q"],
+                       compute_dtype)
+        attended = _attend(_heads(query, num_heads), *cross)
+        x = x + _dense(attended, weights["cross_proj"], compute_dtype)
     h = _dense(_layer_norm(x, weights["ln_2"], epsilon), weights["c_fc"], compute_dtype)
     h = tf.nn.gelu(h, approximate=True)
     return x + _dense(h, weights["mlp_proj"], compute_dtype), cache
 
 
 def cached_forward(weights, embeddings, cache, index, num_heads, epsilon,
-                   compute_dtype="float32"):
+                   compute_dtype="float32", cross=None):
     """Input embeddings ``[B, T, D]`` at positions ``index..index+T-1`` -> (float32 logits
     ``[B, T, V]``, updated cache). Matches the backbone's own cached call (eval mode).
-    ``compute_dtype`` is the matrix products' dtype (the backbone's compute dtype)."""
+    ``compute_dtype`` is the matrix products' dtype (the backbone's compute dtype);
+    ``cross`` is :func:`cross_keys_values` of the encoder states (required by a backbone
+    with cross-attention)."""
+    if cross is None and any("cross_q" in block for block in weights["blocks"]):
+        raise ValueError("this GPT-2 has cross-attention: pass cross=cross_keys_values(...)")
+    cross = cross or (None,) * len(weights["blocks"])
     index = tf.cast(index, tf.int32)
     length = tf.shape(embeddings)[1]
     positions = tf.slice(weights["wpe"], [index, 0], [length, -1])
     x = tf.cast(embeddings, tf.float32) + positions[None]
     new_cache = []
-    for block, block_cache in zip(weights["blocks"], cache):
+    for block, block_cache, block_cross in zip(weights["blocks"], cache, cross):
         x, block_cache = _block(block, x, block_cache, index, num_heads, epsilon,
-                                compute_dtype)
+                                compute_dtype, block_cross)
         new_cache.append(block_cache)
     x = _layer_norm(x, weights["ln_f"], epsilon)
     return _product(x, weights["lm_head"], True, compute_dtype), tuple(new_cache)
