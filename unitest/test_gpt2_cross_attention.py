@@ -103,3 +103,27 @@ def test_cached_decoding_step_by_step_equals_the_forward_pass(tmp_path, dtype, t
     with pytest.raises(ValueError, match="cross-attention"):
         cached_forward(weights, embeddings[:, :1], init_cache(backbone, 3, 6), 0,
                        backbone.num_heads, backbone.layer_norm_epsilon)
+
+
+def test_repeated_rows_read_their_images_keys_without_copies(tmp_path):
+    """Rows ordered b * R + r (beams, samples) attend to image b's keys, given once."""
+    import tensorflow as tf
+
+    from tfcaption.backbones.gpt2_decoding import (cached_forward, cross_keys_values,
+                                                   decoding_weights, init_cache)
+
+    backbone, state = convert(random_gpt2(2), tmp_path)
+    assign_weights(backbone, state, "transformer.", "ckpt")
+    rng = np.random.default_rng(2)
+    ids = rng.integers(0, 60, (2, 3, 4)).astype("int32")  # 2 images x 3 rows, 4 tokens
+    encoder = rng.normal(size=(2, 5, 16)).astype("float32")
+    flat_ids = ids.reshape(6, 4)
+    full = np.asarray(backbone.lm_logits(backbone(
+        {"token_ids": flat_ids, "padding_mask": np.ones_like(flat_ids),
+         "encoder_sequence": np.repeat(encoder, 3, axis=0)})))
+    weights = decoding_weights(backbone, "float32")
+    cross = cross_keys_values(weights, encoder, backbone.num_heads)  # 2 rows, not 6
+    embeddings = tf.gather(backbone.token_embedding.embeddings, flat_ids)
+    logits, _ = cached_forward(weights, embeddings, init_cache(backbone, 6, 4), 0,
+                               backbone.num_heads, backbone.layer_norm_epsilon, cross=cross)
+    np.testing.assert_allclose(np.asarray(logits), full, atol=1e-4, rtol=1e-4)

@@ -150,21 +150,31 @@ def _heads(x, num_heads):
                         [0, 2, 1, 3])
 
 
-def _attend(query, keys, values, mask=None):
-    """Scaled dot-product attention over ``[B, heads, *, dim]`` -> ``[B, T, D]``."""
-    scores = tf.matmul(query, keys, transpose_b=True) * (1.0 / math.sqrt(query.shape[-1]))
-    if mask is not None:
-        scores = tf.where(mask, scores, tf.float32.min)
-    attended = tf.matmul(tf.nn.softmax(scores, axis=-1), values)  # [B, heads, T, dim]
-    shape = tf.shape(attended)
-    return tf.reshape(tf.transpose(attended, [0, 2, 1, 3]),
-                      [shape[0], shape[2], query.shape[1] * query.shape[-1]])
+def _attend_grouped(query, keys, values):
+    """Cross-attention of ``query`` ``[N, heads, T, dim]`` over ``keys`` / ``values``
+    ``[B, heads, S, dim]`` where ``N = B * R`` rows are ordered ``b * R + r`` (the decoding
+    loop's repeated rows: beams or samples of image ``b``) -> ``[N, T, heads * dim]``.
+
+    The ``R`` rows of an image attend to its keys in one product, so the keys are never
+    repeated or gathered per step."""
+    heads, dim = query.shape[1], query.shape[-1]
+    rows, length = tf.shape(query)[0], tf.shape(query)[2]
+    batch = tf.shape(keys)[0]
+    repeats = rows // batch
+    grouped = tf.reshape(query, [batch, repeats, heads, length, dim])
+    grouped = tf.reshape(tf.transpose(grouped, [0, 2, 1, 3, 4]),
+                         [batch, heads, repeats * length, dim])
+    scores = tf.matmul(grouped, keys, transpose_b=True) * (1.0 / math.sqrt(dim))
+    attended = tf.matmul(tf.nn.softmax(scores, axis=-1), values)  # [B, heads, R*T, dim]
+    attended = tf.reshape(attended, [batch, heads, repeats, length, dim])
+    return tf.reshape(tf.transpose(attended, [0, 2, 3, 1, 4]), [rows, length, heads * dim])
 
 
 def cross_keys_values(weights, encoder_states, num_heads, compute_dtype="float32"):
     """Each block's cross-attention keys and values of ``encoder_states`` ``[B, S, D]``:
     a tuple with ``(keys, values)`` ``[B, heads, S, dim]`` per block (None for a block
-    without cross-attention). Computed once per decoding call."""
+    without cross-attention). Computed once per decoding call; :func:`cached_forward`
+    reads them for ``B * R`` rows (beams or samples, ordered ``b * R + r``) as they are."""
     states = tf.cast(encoder_states, tf.float32)
     return tuple(
         (_heads(_dense(states, block["cross_k"], compute_dtype), num_heads),
@@ -195,7 +205,7 @@ def _block(weights, x, cache, index, num_heads, epsilon, compute_dtype, cross=No
     if cross is not None:
         query = _dense(_layer_norm(x, weights["ln_cross"], epsilon), weights["cross_q"],
                        compute_dtype)
-        attended = _attend(_heads(query, num_heads), *cross)
+        attended = _attend_grouped(_heads(query, num_heads), *cross)
         x = x + _dense(attended, weights["cross_proj"], compute_dtype)
     h = _dense(_layer_norm(x, weights["ln_2"], epsilon), weights["c_fc"], compute_dtype)
     h = tf.nn.gelu(h, approximate=True)
