@@ -1,0 +1,62 @@
+"""ViT-GPT2: a ViT image encoder and a GPT-2 decoder with cross-attention (Hugging Face's
+VisionEncoderDecoder layout), in Keras."""
+
+import keras
+
+from tfcaption.backbones.gpt2_cross_backbone import GPT2CrossBackbone  # noqa: F401 (serialisable)
+
+
+@keras.saving.register_keras_serializable(package="tfcaption")
+class VitGpt2Model(keras.Model):
+    """Images -> ViT hidden states (the class token and every patch) -> optional
+    projection to the decoder's width (HF ``enc_to_dec_proj``, present only when the
+    widths differ) -> GPT-2 with cross-attention -> next-token logits (tied head).
+
+    Args:
+      encoder: a keras-hub ``ViTBackbone``.
+      decoder: a :class:`~tfcaption.backbones.gpt2_cross_backbone.GPT2CrossBackbone`.
+
+    ``call({"images" [B, H, W, 3], "token_ids" [B, T], "padding_mask" [B, T]})`` ->
+    logits ``[B, T, V]`` (teacher forcing).
+    """
+
+    def __init__(self, encoder, decoder, **kwargs):
+        super().__init__(**kwargs)
+        self.encoder = encoder
+        self.decoder = decoder
+        self.projection = None
+        if encoder.hidden_dim != decoder.hidden_dim:
+            self.projection = keras.layers.Dense(decoder.hidden_dim, name="enc_to_dec_proj")
+            self.projection.build((None, None, encoder.hidden_dim))
+        self.built = True  # both backbones are functional models, built when made
+
+    @property
+    def image_shape(self):
+        return tuple(self.encoder.image_shape)
+
+    def encode(self, images, training=False):
+        """Images ``[B, H, W, 3]`` (preprocessed) -> encoder states ``[B, S, D_decoder]``."""
+        states = self.encoder(images, training=training)
+        return states if self.projection is None else self.projection(states)
+
+    def decode(self, encoder_states, token_ids, padding_mask, training=False):
+        """Teacher-forced logits ``[B, T, V]`` over ``encoder_states``."""
+        hidden = self.decoder({"token_ids": token_ids, "padding_mask": padding_mask,
+                               "encoder_sequence": encoder_states}, training=training)
+        return self.decoder.lm_logits(hidden)
+
+    def call(self, inputs, training=False):
+        return self.decode(self.encode(inputs["images"], training=training),
+                           inputs["token_ids"], inputs["padding_mask"], training=training)
+
+    def get_config(self):
+        return {**super().get_config(),
+                "encoder": keras.saving.serialize_keras_object(self.encoder),
+                "decoder": keras.saving.serialize_keras_object(self.decoder)}
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        encoder = keras.saving.deserialize_keras_object(config.pop("encoder"))
+        decoder = keras.saving.deserialize_keras_object(config.pop("decoder"))
+        return cls(encoder, decoder, **config)

@@ -1,0 +1,74 @@
+"""A VisionEncoderDecoder checkpoint dir (random weights, the released key layout) loads
+into VitGpt2Model with encoder states and logits equal to transformers' (1e-4), with and
+without the encoder-to-decoder projection; wrong dirs fail naming the file or key."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from safetensors.numpy import load_file, save_file
+from vit_gpt2_checkpoint import TOKEN, make_checkpoint
+
+from tfcaption.backbones.checkpoint_mismatch_error import CheckpointMismatchError
+from tfcaption.models.vit_gpt2.vit_gpt2_checkpoint import (SpecialTokens,
+                                                            load_vision_encoder_decoder)
+
+
+@pytest.mark.parametrize("decoder_width", [16, 24])  # 16: same width, no projection
+def test_encoder_states_and_logits_equal_transformers(tmp_path, decoder_width):
+    reference = make_checkpoint(tmp_path / "ckpt", decoder_width=decoder_width)
+    model, tokens = load_vision_encoder_decoder(tmp_path / "ckpt")
+    assert tokens == SpecialTokens(decoder_start=TOKEN, eos=TOKEN, pad=TOKEN)
+    assert (model.projection is None) == (decoder_width == 16)
+    rng = np.random.default_rng(0)
+    images = rng.normal(size=(2, 32, 32, 3)).astype("float32")
+    ids = np.concatenate([np.full((2, 1), TOKEN), rng.integers(0, 59, (2, 5))], 1)
+    with torch.no_grad():
+        theirs = reference(pixel_values=torch.from_numpy(images.transpose(0, 3, 1, 2)),
+                           decoder_input_ids=torch.from_numpy(ids).long())
+    states = np.asarray(model.encoder(images))
+    np.testing.assert_allclose(states, theirs.encoder_last_hidden_state.numpy(), atol=1e-4,
+                               rtol=1e-4)
+    logits = np.asarray(model({"images": images, "token_ids": ids.astype("int32"),
+                               "padding_mask": np.ones_like(ids, "int32")}))
+    np.testing.assert_allclose(logits, theirs.logits.numpy(), atol=1e-4, rtol=1e-4)
+
+
+def test_unknown_and_missing_keys_are_named(tmp_path):
+    make_checkpoint(tmp_path / "ckpt")
+    weights = tmp_path / "ckpt" / "model.safetensors"
+    state = load_file(str(weights))
+    state["extra_head.weight"] = np.zeros(2, np.float32)
+    save_file(state, str(weights))
+    with pytest.raises(CheckpointMismatchError, match="extra_head.weight"):
+        load_vision_encoder_decoder(tmp_path / "ckpt")
+    del state["extra_head.weight"], state["enc_to_dec_proj.bias"]
+    save_file(state, str(weights))
+    with pytest.raises(CheckpointMismatchError, match="enc_to_dec_proj.bias"):
+        load_vision_encoder_decoder(tmp_path / "ckpt")
+
+
+def test_other_architectures_are_named(tmp_path):
+    make_checkpoint(tmp_path / "ckpt")
+    config_file = tmp_path / "ckpt" / "config.json"
+    config = json.loads(config_file.read_text())
+    config["encoder"]["model_type"] = "swin"
+    config_file.write_text(json.dumps(config))
+    with pytest.raises(ValueError, match=r"config.json \(encoder\): model_type is 'swin'"):
+        load_vision_encoder_decoder(tmp_path / "ckpt")
+    with pytest.raises(FileNotFoundError, match="config.json"):
+        load_vision_encoder_decoder(tmp_path / "nothing")
+
+
+def test_the_model_config_round_trips(tmp_path):
+    make_checkpoint(tmp_path / "ckpt")
+    model, _ = load_vision_encoder_decoder(tmp_path / "ckpt")
+    model.save_weights(str(tmp_path / "model.weights.h5"))
+    again = type(model).from_config(json.loads(json.dumps(model.get_config())))
+    again.load_weights(str(tmp_path / "model.weights.h5"))
+    inputs = {"images": np.random.default_rng(1).normal(size=(1, 32, 32, 3)).astype("float32"),
+              "token_ids": np.array([[TOKEN, 3, 4]], "int32"),
+              "padding_mask": np.ones((1, 3), "int32")}
+    np.testing.assert_array_equal(np.asarray(again(inputs)), np.asarray(model(inputs)))
+    assert again.encoder.get_config()["layer_norm_epsilon"] == 1e-12
