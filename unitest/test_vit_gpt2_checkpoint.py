@@ -23,7 +23,7 @@ def test_encoder_states_and_logits_equal_transformers(tmp_path, decoder_width):
     assert (model.projection is None) == (decoder_width == 16)
     rng = np.random.default_rng(0)
     images = rng.normal(size=(2, 32, 32, 3)).astype("float32")
-    ids = np.concatenate([np.full((2, 1), TOKEN), rng.integers(0, 59, (2, 5))], 1)
+    ids = np.concatenate([np.full((2, 1), TOKEN), rng.integers(0, 19, (2, 5))], 1)
     with torch.no_grad():
         theirs = reference(pixel_values=torch.from_numpy(images.transpose(0, 3, 1, 2)),
                            decoder_input_ids=torch.from_numpy(ids).long())
@@ -72,3 +72,54 @@ def test_the_model_config_round_trips(tmp_path):
               "padding_mask": np.ones((1, 3), "int32")}
     np.testing.assert_array_equal(np.asarray(again(inputs)), np.asarray(model(inputs)))
     assert again.encoder.get_config()["layer_norm_epsilon"] == 1e-12
+
+
+@pytest.fixture(scope="module")
+def converted(tmp_path_factory):
+    """A checkpoint whose captions vary: some end early with eos, some run to the
+    length limit, and beam search differs from greedy on some images (checked below)."""
+    path = tmp_path_factory.mktemp("vit_gpt2") / "ckpt"
+    reference = make_checkpoint(path, seed=4, scale=0.6)
+    model, tokens = load_vision_encoder_decoder(path)
+    images = np.random.default_rng(5).normal(size=(6, 32, 32, 3)).astype("float32")
+    return reference, model, tokens, images
+
+
+def _theirs(reference, images, **generate):
+    with torch.no_grad():
+        out = reference.generate(pixel_values=torch.from_numpy(images.transpose(0, 3, 1, 2)),
+                                 **generate)
+    return out.numpy()
+
+
+def _ours(model, tokens, images, **decoding):
+    result = model.generate_ids(model.encode(images), tokens.decoder_start,
+                                dict(stop_token_ids=(tokens.eos,), **decoding))
+    ids, lengths = result.token_ids.numpy(), result.lengths.numpy()
+    return [list(ids[b, 0, :lengths[b, 0]]) for b in range(len(ids))]
+
+
+def _strip(row, eos):
+    """A transformers output row -> the generated ids after the start token, up to and
+    including the first eos (the rest is padding)."""
+    row = list(row[1:])
+    return row[:row.index(eos) + 1] if eos in row else row
+
+
+def test_greedy_tokens_equal_transformers_generate(converted):
+    reference, model, tokens, images = converted
+    theirs = _theirs(reference, images, max_length=16, num_beams=1, do_sample=False)
+    ours = _ours(model, tokens, images, method="greedy", max_length=15)
+    expected = [_strip(row, TOKEN) for row in theirs]
+    assert ours == expected
+    assert len({tuple(r) for r in expected}) > 1  # the images get different captions
+    assert {len(r) for r in expected} > {15} and 15 in {len(r) for r in expected}
+
+
+def test_beam_4_tokens_equal_transformers_generate(converted):
+    reference, model, tokens, images = converted
+    theirs = _theirs(reference, images, max_length=16, num_beams=4, do_sample=False)
+    ours = _ours(model, tokens, images, method="beam", beam_size=4, max_length=15)
+    assert ours == [_strip(row, TOKEN) for row in theirs]
+    greedy = _ours(model, tokens, images, method="greedy", max_length=15)
+    assert ours != greedy and any(r[-1] == TOKEN for r in ours)

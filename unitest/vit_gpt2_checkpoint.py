@@ -5,14 +5,14 @@ import torch
 from transformers import (GPT2Config, ViTConfig, VisionEncoderDecoderConfig,
                           VisionEncoderDecoderModel)
 
-TOKEN = 59  # bos = eos = pad = decoder_start, as 50256 in the released checkpoint
+TOKEN = 19  # bos = eos = pad = decoder_start, as 50256 in the released checkpoint
 
 
 def tiny_configs(decoder_width=24, image_size=32):
     encoder = ViTConfig(image_size=image_size, patch_size=8, hidden_size=16,
                         num_hidden_layers=2, num_attention_heads=2, intermediate_size=32,
                         layer_norm_eps=1e-12)
-    decoder = GPT2Config(vocab_size=60, n_positions=32, n_embd=decoder_width, n_layer=2,
+    decoder = GPT2Config(vocab_size=20, n_positions=32, n_embd=decoder_width, n_layer=2,
                          n_head=2, add_cross_attention=True, is_decoder=True,
                          bos_token_id=TOKEN, eos_token_id=TOKEN, pad_token_id=TOKEN,
                          decoder_start_token_id=TOKEN)

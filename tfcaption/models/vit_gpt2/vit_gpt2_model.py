@@ -2,8 +2,12 @@
 VisionEncoderDecoder layout), in Keras."""
 
 import keras
+import tensorflow as tf
 
+from tfcaption.backbones import gpt2_decoding
 from tfcaption.backbones.gpt2_cross_backbone import GPT2CrossBackbone  # noqa: F401 (serialisable)
+from tfcaption.decoding.decode import decode
+from tfcaption.decoding.decoding_config import DecodingConfig
 
 
 @keras.saving.register_keras_serializable(package="tfcaption")
@@ -48,6 +52,40 @@ class VitGpt2Model(keras.Model):
     def call(self, inputs, training=False):
         return self.decode(self.encode(inputs["images"], training=training),
                            inputs["token_ids"], inputs["padding_mask"], training=training)
+
+    # --- cached decoding ---------------------------------------------------------------
+    def decoding_weights(self, dtype=None):
+        """The decoder's weights for :func:`gpt2_decoding.cached_forward` (self- and
+        cross-attention; ``dtype`` "bfloat16" or "int8" for reduced-precision copies)."""
+        return gpt2_decoding.decoding_weights(self.decoder, dtype)
+
+    def generate_ids(self, encoder_states, start_id, decoding, seed=None, weights=None):
+        """Decodes from encoder states ``[B, S, D]`` (:meth:`encode`), the first input
+        token being ``start_id`` (HF ``decoder_start_token_id``) -> a ``DecodeResult``.
+        Each block's cross-attention keys and values are computed here once, then read by
+        every token step for every beam or sample. Traceable (XLA)."""
+        config = DecodingConfig.parse(decoding)
+        decoder = self.decoder
+        weights = self.decoding_weights() if weights is None else weights
+        cross = gpt2_decoding.cross_keys_values(weights, encoder_states, decoder.num_heads,
+                                                decoder.compute_dtype)
+        batch = tf.shape(encoder_states)[0]
+        cache = gpt2_decoding.init_cache(decoder, batch, 1 + config.max_length,
+                                         decoder.compute_dtype)
+
+        def forward(token_ids, cache, index):  # token_ids [N, T] at positions index..
+            embeddings = tf.gather(decoder.token_embedding.embeddings, token_ids)
+            return gpt2_decoding.cached_forward(
+                weights, embeddings, cache, index, decoder.num_heads,
+                decoder.layer_norm_epsilon, decoder.compute_dtype, cross=cross)
+
+        start = tf.fill([batch, 1], tf.cast(start_id, tf.int32))
+        first_logits, cache = forward(start, cache, 0)
+
+        def step(token_ids, cache, index):
+            logits, cache = forward(token_ids[:, None], cache, index)
+            return logits[:, 0], cache
+        return decode(step, first_logits[:, 0], cache, 1, config, seed=seed)
 
     def get_config(self):
         return {**super().get_config(),
