@@ -1,4 +1,5 @@
-"""Converts a released ClipCap checkpoint into a tfcaption ClipCap model dir.
+"""Converts a released checkpoint into a tfcaption model dir: a ClipCap ``.pt``, or a
+Hugging Face VisionEncoderDecoder dir (ViT-GPT2).
 
     python -m tfcaption.convert --checkpoint=coco_weights.pt --gpt2=GPT2_DIR \
         --clip=CLIP_VIT_B32_DIR --out=models/clipcap_coco
@@ -10,7 +11,13 @@ Face ``gpt2`` download); ``--clip`` (optional) the CLIP image tower the checkpoi
 trained on, so that the model dir captions image files (without it, the model dir takes
 CLIP embeddings). ``--normalize_prefix=auto`` L2-normalises CLIP embeddings for the
 Transformer mapper and not for the MLP one, as the released checkpoints were trained.
-Prints a one-line summary of what was converted.
+
+    python -m tfcaption.convert --checkpoint=VIT_GPT2_DIR --out=models/vit_gpt2
+
+A VisionEncoderDecoder dir (e.g. a download of ``nlpconnect/vit-gpt2-image-captioning``)
+holds ``config.json`` with ``encoder`` / ``decoder`` sub-configs, ``model.safetensors`` or
+``pytorch_model.bin``, ``preprocessor_config.json`` and GPT-2's ``vocab.json`` +
+``merges.txt``; it needs no other flag. Prints a one-line summary of what was converted.
 """
 
 from tfcaption import console  # noqa: F401  (first: quiets TensorFlow before it loads)
@@ -22,8 +29,10 @@ from absl import app, flags
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("checkpoint", None, "Official ClipCap .pt (coco_weights.pt, "
-                    "conceptual_weights.pt, transformer_weights.pt).")
-flags.DEFINE_string("gpt2", None, "Directory with GPT-2's vocab.json and merges.txt.")
+                    "conceptual_weights.pt, transformer_weights.pt), or a Hugging Face "
+                    "VisionEncoderDecoder (ViT-GPT2) dir.")
+flags.DEFINE_string("gpt2", None, "ClipCap: directory with GPT-2's vocab.json and "
+                    "merges.txt (required for a ClipCap checkpoint).")
 flags.DEFINE_string("clip", None, "Optional CLIP image tower: Hugging Face CLIP dir, OpenAI "
                     "CLIP ResNet .pt or a tfcaption model dir.")
 flags.DEFINE_string("out", None, "Output model dir (replaced atomically if it exists).")
@@ -50,9 +59,38 @@ def summary(description, checkpoint, out, clip=None) -> str:
             f"{clip or 'none (takes CLIP embeddings)'} -> {out}")
 
 
+def convert_vit_gpt2(checkpoint, out) -> str:
+    """A VisionEncoderDecoder dir -> a ``vit_gpt2`` model dir; returns the summary line."""
+    from tfcaption.models.vit_gpt2.vit_gpt2_checkpoint import convert_vision_encoder_decoder
+    from tfcaption.models.vit_gpt2.vit_gpt2_dir import save_vit_gpt2
+
+    try:
+        captioner = convert_vision_encoder_decoder(checkpoint)
+    except (ValueError, FileNotFoundError) as error:
+        raise SystemExit(f"error: {error}") from None
+    saved = save_vit_gpt2(captioner, out, {"converted_from": os.path.basename(
+        os.path.normpath(checkpoint))})
+    model, tokens = captioner.model, captioner.tokens
+    vit, gpt = model.encoder, model.decoder
+    return (f"converted {checkpoint}: ViT {vit.num_layers} layers x {vit.hidden_dim} "
+            f"({model.image_shape[0]} px, patch {model.patch_size[0]}), GPT-2 with cross-attention "
+            f"{gpt.num_layers} layers x {gpt.hidden_dim} (vocabulary {gpt.vocabulary_size}), "
+            f"enc_to_dec_proj {'yes' if model.projection is not None else 'no'}, start "
+            f"token {tokens.decoder_start}, eos {tokens.eos}, image preprocessing "
+            f"{captioner.preprocessor.get_config()} -> {saved}")
+
+
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    from tfcaption.models.vit_gpt2.vit_gpt2_checkpoint import is_vision_encoder_decoder_dir
+
+    if is_vision_encoder_decoder_dir(FLAGS.checkpoint):
+        print(convert_vit_gpt2(FLAGS.checkpoint, FLAGS.out))
+        return
+    if not FLAGS.gpt2:
+        raise app.UsageError("--gpt2 (GPT-2's vocab.json and merges.txt) is required to "
+                             "convert a ClipCap checkpoint")
     from tfcaption.models.clipcap.clipcap_model_dir import save_clipcap
     from tfcaption.models.clipcap.official_checkpoint import (convert_official_checkpoint,
                                                               describe)
@@ -71,7 +109,7 @@ def main(argv):
 
 
 def run():
-    flags.mark_flags_as_required(["checkpoint", "gpt2", "out"])
+    flags.mark_flags_as_required(["checkpoint", "out"])
     command.run(main)
 
 

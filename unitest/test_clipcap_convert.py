@@ -424,5 +424,11 @@ def test_convert_command_requires_its_flags(tmp_path):
                            f"--out={tmp_path / 'x'}"], cwd=REPO, env=_quiet_env(),
                           capture_output=True, text=True, timeout=120)
     assert done.returncode != 0
-    assert "--checkpoint" in done.stderr and "--gpt2" in done.stderr
+    assert "--checkpoint" in done.stderr
+    assert not os.path.exists(tmp_path / "x")
+    done = subprocess.run([sys.executable, "-m", "tfcaption.convert",
+                           f"--checkpoint={tmp_path / 'coco_weights.pt'}",
+                           f"--out={tmp_path / 'x'}"], cwd=REPO, env=_quiet_env(),
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "--gpt2" in done.stderr, done.stderr
     assert not os.path.exists(tmp_path / "x")

@@ -32,3 +32,42 @@ def make_checkpoint(out_dir, seed=0, decoder_width=24, scale=0.2):
             parameter.add_(scale * torch.randn_like(parameter))
     model.save_pretrained(out_dir)
     return model
+
+
+def make_tiny_vit_gpt2_dir(out_dir, shapes_dir, seed=1):
+    """A random-weight ViT-GPT2 checkpoint in the released layout (a GPT-2 BPE trained on
+    the ``shapes`` captions, ``<|endoftext|>`` as bos = eos = pad = decoder start, a 32 px
+    ViT with the 0.5 mean/std processor), converted by ``python -m tfcaption.convert``;
+    returns the model dir."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from tiny_captioner import ROOT, shapes_train_captions
+
+    from tfcaption.tokenizers.bpe_trainer import train_bpe
+
+    hf_dir = out_dir + "_hf"
+    train_bpe(shapes_train_captions(shapes_dir), hf_dir, vocab_size=300)
+    vocab = json.load(open(os.path.join(hf_dir, "vocab.json"), encoding="utf-8"))
+    end = vocab["<|endoftext|>"]
+    torch.manual_seed(seed)
+    encoder, decoder = tiny_configs()
+    decoder.vocab_size = len(vocab)
+    decoder.bos_token_id = decoder.eos_token_id = decoder.pad_token_id = end
+    decoder.decoder_start_token_id = end
+    config = VisionEncoderDecoderConfig.from_encoder_decoder_configs(encoder, decoder)
+    config.decoder_start_token_id = config.pad_token_id = config.eos_token_id = end
+    model = VisionEncoderDecoderModel(config).eval()
+    model.save_pretrained(hf_dir)
+    with open(os.path.join(hf_dir, "preprocessor_config.json"), "w") as f:
+        json.dump({"do_normalize": True, "do_resize": True, "image_mean": [0.5] * 3,
+                   "image_std": [0.5] * 3, "resample": 2, "size": 32,
+                   "feature_extractor_type": "ViTFeatureExtractor"}, f)
+    done = subprocess.run([sys.executable, "-m", "tfcaption.convert", f"--checkpoint={hf_dir}",
+                           f"--out={out_dir}"], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.startswith(f"converted {hf_dir}: ViT 2 layers x 16"), done.stdout
+    return out_dir

@@ -24,7 +24,9 @@ class Captioner:
     Hooks a family implements:
 
     * ``model_type`` (class attribute): the ``tfcaption_model_type`` of its model dirs;
-    * :attr:`feature_dim`: the width of the feature vector decoding starts from;
+    * :attr:`feature_dim`: the width of the feature vector decoding starts from (or
+      :attr:`feature_shape` for features of another shape, e.g. an encoder's states
+      ``(tokens, width)``);
     * :meth:`decode_function`: a compiled ``(features [B, F], seed [2]) -> DecodeResult``;
     * :meth:`detokenize` and :meth:`graph_detokenizer`;
     * optionally :meth:`fit_decoding_config` (model limits on a decoding setting) and
@@ -52,8 +54,13 @@ class Captioner:
     def feature_dim(self) -> int:
         raise NotImplementedError
 
+    @property
+    def feature_shape(self) -> tuple:
+        """The shape of one image's features (default ``(feature_dim,)``)."""
+        return (self.feature_dim,)
+
     def decode_function(self, config: DecodingConfig, jit_compile: bool):
-        """A ``tf.function(features [B, feature_dim] float32, seed [2] int32) ->
+        """A ``tf.function(features [B, *feature_shape] float32, seed [2] int32) ->
         DecodeResult`` for ``config``, reading the model's own variables."""
         raise NotImplementedError
 
@@ -95,7 +102,8 @@ class Captioner:
         ``[B, feature_dim]`` (``jit_compile`` None: this captioner's setting)."""
         if self.image_encoder is None:
             raise ValueError(f"this {self.model_type} captioner has no image encoder: pass "
-                             f"{self.feature_name} of shape [batch, {self.feature_dim}]")
+                             f"{self.feature_name} of shape "
+                             f"[batch, {', '.join(map(str, self.feature_shape))}]")
         jit = self.jit_compile if jit_compile is None else bool(jit_compile)
         return image_features(self.image_encoder, jit_compile=jit)
 
@@ -113,8 +121,8 @@ class Captioner:
         return tf.stack([load_image_file(path, self.preprocessor) for path in paths])
 
     def feature_inputs(self, inputs):
-        """Paths, preprocessed images or features -> float32 ``[B, feature_dim]``."""
-        return vector_inputs(inputs, self.feature_dim, self.load_images, self.encode_images,
+        """Paths, preprocessed images or features -> float32 ``[B, *feature_shape]``."""
+        return vector_inputs(inputs, self.feature_shape, self.load_images, self.encode_images,
                              self.feature_name)
 
     def generate(self, inputs, decoding="greedy", return_ids=False, return_scores=False,

@@ -13,6 +13,7 @@ FAMILY_PACKAGES = (
     "tfcaption.models.clipcap",
     "tfcaption.models.wgan",
     "tfcaption.models.show_tell",
+    "tfcaption.models.vit_gpt2",
 )
 # Trainers of backbones (not captioners): hparams model.type -> module with run/SETTINGS.
 BACKBONE_TRAINERS = {"clip": "tfcaption.models.clip.clip_training"}

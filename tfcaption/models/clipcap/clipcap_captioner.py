@@ -8,6 +8,7 @@ from tfcaption.backbones import gpt2_decoding
 from tfcaption.decoding.decoding_config import names_max_length
 from tfcaption.models.captioner import Captioner
 from tfcaption.serving.graph_detokenizer import GraphDetokenizer
+from tfcaption.tokenizers.gpt2_captions import gpt2_caption_text
 
 
 def longest_caption(model) -> int:
@@ -110,10 +111,4 @@ class ClipCapCaptioner(Captioner):
     def detokenize(self, token_ids):
         """One generated sequence (list of ids) -> its text, without a trailing
         end-of-text token, stripped of surrounding spaces."""
-        token_ids = list(token_ids)
-        while token_ids and token_ids[-1] in self.strip_token_ids:
-            token_ids = token_ids[:-1]
-        if not token_ids:
-            return ""
-        text = self.tokenizer.detokenize(tf.constant(token_ids, tf.int32))
-        return text.numpy().decode("utf-8").strip()
+        return gpt2_caption_text(self.tokenizer, token_ids, self.strip_token_ids)

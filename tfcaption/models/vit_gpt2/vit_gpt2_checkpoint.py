@@ -106,3 +106,70 @@ def load_vision_encoder_decoder(path):
         wmap.add_dense(model.projection, PROJECTION)
         wmap.apply(model=model.projection)
     return model, tokens
+
+
+# preprocessor_config.json mean/std -> the ``imagenet`` policy mode computing the same
+_NORMALISATIONS = {((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)): "tf",
+                   ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)): "torch"}
+_BILINEAR = 2  # PIL.Image.BILINEAR
+
+
+def read_image_processor(path, image_size):
+    """``preprocessor_config.json`` of a checkpoint dir -> an ``ImagePreprocessor`` that
+    computes the same (bilinear resize, rescale 1/255, mean/std); anything it cannot
+    reproduce is a ``ValueError`` naming the file and key."""
+    from tfcaption.data.image_preprocessor import ImagePreprocessor
+
+    config_file = os.path.join(os.fspath(path), "preprocessor_config.json")
+    if not os.path.isfile(config_file):
+        raise FileNotFoundError(f"{path}: missing preprocessor_config.json (the image "
+                                f"processor's settings)")
+    with open(config_file, encoding="utf-8") as f:
+        hf = json.load(f)
+    size = hf.get("size", image_size)
+    if isinstance(size, dict):  # {"height", "width"}: a square resize only
+        size = size.get("height") if size.get("height") == size.get("width") else None
+    problems = []
+    if size != image_size:
+        problems.append(f"size={hf.get('size')!r} (the encoder takes {image_size} px squares)")
+    if hf.get("resample", _BILINEAR) != _BILINEAR:
+        problems.append(f"resample={hf['resample']!r} (bilinear, 2, only)")
+    if not hf.get("do_resize", True) or not hf.get("do_rescale", True) or \
+            abs(float(hf.get("rescale_factor", 1 / 255)) - 1 / 255) > 1e-9:
+        problems.append("do_resize/do_rescale/rescale_factor other than resize and 1/255")
+    normalise = (tuple(round(float(x), 3) for x in hf.get("image_mean", (0.5,) * 3)),
+                 tuple(round(float(x), 3) for x in hf.get("image_std", (0.5,) * 3)))
+    mode = _NORMALISATIONS.get(normalise) if hf.get("do_normalize", True) else None
+    if mode is None:
+        problems.append(f"do_normalize={hf.get('do_normalize', True)}, image_mean / image_std "
+                        f"{normalise} (0.5 or the ImageNet mean/std only)")
+    if problems:
+        raise ValueError(f"{config_file}: unsupported image processing: {'; '.join(problems)}")
+    return ImagePreprocessor("imagenet", image_size, imagenet_mode=mode)
+
+
+def convert_vision_encoder_decoder(path, jit_compile=True):
+    """A Hugging Face VisionEncoderDecoder dir (weights, config, image processor, GPT-2
+    tokenizer files) -> a :class:`~tfcaption.models.vit_gpt2.vit_gpt2_captioner.
+    VitGpt2Captioner`."""
+    from tfcaption.backbones.model_dir import check_tokenizer_fits
+    from tfcaption.models.vit_gpt2.vit_gpt2_captioner import VitGpt2Captioner
+    from tfcaption.tokenizers.gpt2_tokenizer import load_gpt2_tokenizer
+
+    model, tokens = load_vision_encoder_decoder(path)
+    preprocessor = read_image_processor(path, model.image_shape[0])
+    tokenizer = check_tokenizer_fits(load_gpt2_tokenizer(path),
+                                     model.decoder.vocabulary_size, path)
+    return VitGpt2Captioner(model, tokenizer, tokens, preprocessor, jit_compile=jit_compile)
+
+
+def is_vision_encoder_decoder_dir(path) -> bool:
+    """Whether ``path`` is a dir whose ``config.json`` says ``vision-encoder-decoder``."""
+    config_file = os.path.join(os.fspath(path), "config.json")
+    if not os.path.isfile(config_file):
+        return False
+    try:
+        with open(config_file, encoding="utf-8") as f:
+            return json.load(f).get("model_type") == MODEL_TYPE
+    except (OSError, ValueError, AttributeError):
+        return False

@@ -38,6 +38,18 @@ class VitGpt2Model(keras.Model):
     def image_shape(self):
         return tuple(self.encoder.image_shape)
 
+    @property
+    def patch_size(self):
+        """The ViT's ``(height, width)`` patch size."""
+        patch = self.encoder.patch_size
+        return (int(patch), int(patch)) if isinstance(patch, int) else tuple(map(int, patch))
+
+    @property
+    def num_encoder_states(self) -> int:
+        """The class token and one state per patch."""
+        (height, width, _), (ph, pw) = self.image_shape, self.patch_size
+        return 1 + (height // ph) * (width // pw)
+
     def encode(self, images, training=False):
         """Images ``[B, H, W, 3]`` (preprocessed) -> encoder states ``[B, S, D_decoder]``."""
         states = self.encoder(images, training=training)
