@@ -34,21 +34,18 @@ def make_checkpoint(out_dir, seed=0, decoder_width=24, scale=0.2):
     return model
 
 
-def make_tiny_vit_gpt2_dir(out_dir, shapes_dir, seed=1):
-    """A random-weight ViT-GPT2 checkpoint in the released layout (a GPT-2 BPE trained on
-    the ``shapes`` captions, ``<|endoftext|>`` as bos = eos = pad = decoder start, a 32 px
-    ViT with the 0.5 mean/std processor), converted by ``python -m tfcaption.convert``;
-    returns the model dir."""
+def make_tiny_hf_vit_gpt2(hf_dir, shapes_dir, seed=1):
+    """A random-weight ViT-GPT2 checkpoint dir in the released layout: a GPT-2 BPE trained
+    on the ``shapes`` captions, ``<|endoftext|>`` as bos = eos = pad = decoder start, a
+    32 px ViT with the 0.5 mean/std image processor. Returns ``hf_dir``."""
     import json
     import os
-    import subprocess
-    import sys
 
-    from tiny_captioner import ROOT, shapes_train_captions
+    from tiny_captioner import shapes_train_captions
 
     from tfcaption.tokenizers.bpe_trainer import train_bpe
 
-    hf_dir = out_dir + "_hf"
+    hf_dir = str(hf_dir)
     train_bpe(shapes_train_captions(shapes_dir), hf_dir, vocab_size=300)
     vocab = json.load(open(os.path.join(hf_dir, "vocab.json"), encoding="utf-8"))
     end = vocab["<|endoftext|>"]
@@ -59,12 +56,23 @@ def make_tiny_vit_gpt2_dir(out_dir, shapes_dir, seed=1):
     decoder.decoder_start_token_id = end
     config = VisionEncoderDecoderConfig.from_encoder_decoder_configs(encoder, decoder)
     config.decoder_start_token_id = config.pad_token_id = config.eos_token_id = end
-    model = VisionEncoderDecoderModel(config).eval()
-    model.save_pretrained(hf_dir)
+    VisionEncoderDecoderModel(config).eval().save_pretrained(hf_dir)
     with open(os.path.join(hf_dir, "preprocessor_config.json"), "w") as f:
         json.dump({"do_normalize": True, "do_resize": True, "image_mean": [0.5] * 3,
                    "image_std": [0.5] * 3, "resample": 2, "size": 32,
                    "feature_extractor_type": "ViTFeatureExtractor"}, f)
+    return hf_dir
+
+
+def make_tiny_vit_gpt2_dir(out_dir, shapes_dir, seed=1):
+    """:func:`make_tiny_hf_vit_gpt2` converted by ``python -m tfcaption.convert``;
+    returns the model dir."""
+    import subprocess
+    import sys
+
+    from tiny_captioner import ROOT
+
+    hf_dir = make_tiny_hf_vit_gpt2(out_dir + "_hf", shapes_dir, seed)
     done = subprocess.run([sys.executable, "-m", "tfcaption.convert", f"--checkpoint={hf_dir}",
                            f"--out={out_dir}"], cwd=ROOT, capture_output=True, text=True,
                           timeout=300)

@@ -13,6 +13,14 @@ from tfcaption.models.captioner_family import import_object
 from tfcaption.models.families import captioner_types, family_of_model_type
 
 
+def resolve_model_dir(model_dir) -> str:
+    """A local model dir as it is, or a Hugging Face id (``hf:ORG/NAME[@REVISION]``)
+    downloaded and converted once (:func:`tfcaption.hf_hub.captioner_dir`)."""
+    from tfcaption.hf_hub import captioner_dir, is_hf_id
+
+    return captioner_dir(model_dir) if is_hf_id(model_dir) else os.fspath(model_dir)
+
+
 def model_dir_family(model_dir):
     """The registered family of a captioner model dir.
 
@@ -21,7 +29,7 @@ def model_dir_family(model_dir):
     captioner types when it is a backbone dir (a CLIP, GPT-2, ...), a Hugging Face
     checkpoint or of an unknown type.
     """
-    model_dir = os.fspath(model_dir)
+    model_dir = resolve_model_dir(model_dir)
     config_path = os.path.join(model_dir, CONFIG_FILE)
     if not os.path.isdir(model_dir):
         raise FileNotFoundError(f"model dir not found: {model_dir}")
@@ -44,6 +52,7 @@ def load_captioner(model_dir, **kwargs):
     ``kwargs`` go to the family's loader (e.g. ``jit_compile=False``, or ClipCap's
     ``weights_dtype``); one the family does not take is a ``ValueError`` naming it.
     """
+    model_dir = resolve_model_dir(model_dir)
     family = model_dir_family(model_dir)
     loader = import_object(family.loader)
     taken = inspect.signature(loader).parameters
