@@ -103,6 +103,12 @@ def checkpoint_dir(spec, kind=None):
     return os.path.dirname(config), model_type, _snapshot_commit(config)
 
 
+def local_checkpoint(path, kind):
+    """``path`` as it is, or a Hugging Face id downloaded as a checkpoint of ``kind``
+    (``"gpt2"``, ``"roberta"``, ``"clip"``) -> its local snapshot dir."""
+    return checkpoint_dir(path, kind)[0] if is_hf_id(path) else os.fspath(path)
+
+
 def captioner_dir(spec) -> str:
     """A captioner checkpoint on the hub -> a local tfcaption model dir, converted once
     per repository commit and kept in :func:`tfcaption_cache`."""

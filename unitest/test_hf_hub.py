@@ -90,3 +90,36 @@ def test_offline_with_an_empty_cache_is_one_error_line(checkpoint, image, tmp_pa
     assert done.returncode == 1 and len(lines) == 1, done.stderr
     assert lines[0].startswith(f"error: hf:{REPO}: not in the Hugging Face cache (")
     assert lines[0].endswith("and offline mode is on (HF_HUB_OFFLINE)")
+
+
+def test_backbone_loaders_take_hub_ids(shapes_dir, tmp_path):
+    """The GPT-2 loader (as the RoBERTa and CLIP ones) reads hf:ORG/NAME the same way."""
+    import json
+
+    import numpy as np
+    from tiny_captioner import shapes_train_captions
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    from tfcaption.backbones.gpt2_loader import load_gpt2
+    from tfcaption.tokenizers.bpe_trainer import train_bpe
+
+    local = str(tmp_path / "gpt2")
+    train_bpe(shapes_train_captions(shapes_dir), local, vocab_size=300)
+    vocab = json.load(open(os.path.join(local, "vocab.json"), encoding="utf-8"))
+    GPT2LMHeadModel(GPT2Config(vocab_size=len(vocab), n_positions=16, n_embd=64, n_layer=1,
+                               n_head=1)).save_pretrained(local)
+    files = {name: open(os.path.join(local, name), "rb").read() for name in os.listdir(local)}
+    ids = np.array([[1, 2, 3]], "int32")
+    want = load_gpt2(local).model({"token_ids": ids, "padding_mask": np.ones_like(ids)})
+    script = ("import sys, numpy as np; from tfcaption.backbones.gpt2_loader import load_gpt2;"
+              "m = load_gpt2(sys.argv[1]).model; ids = np.array([[1, 2, 3]], 'int32');"
+              "print(float(np.asarray(m({'token_ids': ids, 'padding_mask': ids * 0 + 1}))"
+              ".sum()))")
+    with FakeHub({"tfc-test/gpt2-tiny": files}) as hub:
+        done = subprocess.run([sys.executable, "-c", script, "hf:tfc-test/gpt2-tiny"],
+                              cwd=ROOT, capture_output=True, text=True, timeout=300,
+                              env={**os.environ, **hub_env(hub, tmp_path)})
+        assert done.returncode == 0, done.stderr[-3000:]
+        assert hub.downloads("model.safetensors") == 1
+    assert float(done.stdout.split()[-1]) == pytest.approx(float(np.asarray(want).sum()),
+                                                           rel=1e-5)

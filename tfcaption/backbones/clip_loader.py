@@ -34,6 +34,7 @@ from tfcaption.backbones.model_dir import (check_tokenizer_fits, is_model_dir, l
 from tfcaption.backbones.weight_map import WeightMap
 from tfcaption.data import image_ops
 from tfcaption.data.image_preprocessor import ImagePreprocessor
+from tfcaption.hf_hub import local_checkpoint
 from tfcaption.tokenizers.clip_tokenizer import END_OF_TEXT, ClipTokenizer
 
 MODEL_TYPE = "clip"
@@ -224,7 +225,7 @@ def load_clip(path) -> LoadedBackbone:
     config["text_max_sequence_length"])`` for model input) and ``config`` the
     ``ClipModel`` arguments.
     """
-    path = os.fspath(path)
+    path = local_checkpoint(path, "clip")  # a local path or hf:ORG/NAME
     if not os.path.isdir(path):
         raise FileNotFoundError(f"CLIP checkpoint directory not found: {path}")
     if is_model_dir(path):

@@ -31,6 +31,7 @@ from tfcaption.backbones.gpt2_weights import (CONFIG_KEYS, assign_weights, confi
 from tfcaption.backbones.loaded_backbone import LoadedBackbone
 from tfcaption.backbones.model_dir import (CONFIG_FILE, check_tokenizer_fits, is_model_dir,
                                            load_backbone_dir, save_model_dir)
+from tfcaption.hf_hub import local_checkpoint
 from tfcaption.tokenizers.gpt2_tokenizer import MERGES_FILE, VOCAB_FILE, load_gpt2_tokenizer
 
 MODEL_TYPE = "gpt2"
@@ -125,7 +126,7 @@ def load_gpt2(path, config=None, prefix=None) -> LoadedBackbone:
     ``config`` overrides the architecture and ``prefix`` selects the GPT-2 keys of a
     checkpoint (see :func:`gpt2_from_state_dict`); neither applies to a model dir.
     """
-    path = os.fspath(path)
+    path = local_checkpoint(path, "gpt2")  # a local path or hf:ORG/NAME
     if os.path.isdir(path):
         if is_model_dir(path):
             if config or prefix is not None:

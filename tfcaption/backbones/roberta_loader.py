@@ -24,6 +24,7 @@ from tfcaption.backbones.model_dir import (check_tokenizer_fits, is_model_dir,
                                            load_backbone_dir, save_model_dir)
 from tfcaption.backbones.roberta_encoder import RobertaEncoder
 from tfcaption.backbones.weight_map import WeightMap
+from tfcaption.hf_hub import local_checkpoint
 from tfcaption.tokenizers.roberta_tokenizer import RobertaTokenizer
 
 MODEL_TYPE = "roberta"
@@ -141,7 +142,7 @@ def load_roberta(path) -> LoadedBackbone:
     holding the encoder's constructor settings plus ``pad_token_id``, ``position_offset``,
     ``type_vocab_size``, ``architectures`` and ``pooler_from_checkpoint``.
     """
-    path = os.fspath(path)
+    path = local_checkpoint(path, "roberta")  # a local path or hf:ORG/NAME
     if not os.path.isdir(path):
         raise FileNotFoundError(f"RoBERTa directory not found: {path}")
     if not os.path.isfile(os.path.join(path, "config.json")):
