@@ -74,7 +74,7 @@ class Ours:
     def __init__(self, model, prefix, tokens, mask, total_steps=100_000):
         import tensorflow as tf
 
-        from tfcaption.models.clipcap.caption_lm_trainer import CaptionLmTrainer
+        from tfcaption.training.caption_lm_trainer import CaptionLmTrainer
         from tfcaption.training.adamw import build_adamw
 
         settings = train_settings()
@@ -95,7 +95,7 @@ class Ours:
         self.first_loss = None
 
     def eval_loss(self):
-        from tfcaption.models.clipcap.caption_loss import caption_loss
+        from tfcaption.training.caption_loss import caption_loss
 
         logits = self.model(self.inputs, training=False)
         loss = caption_loss(logits, self.inputs["token_ids"], self.inputs["padding_mask"])[0]

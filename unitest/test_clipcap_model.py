@@ -8,8 +8,8 @@ import pytest
 import tensorflow as tf
 
 from tfcaption.backbones.gpt2_backbone import GPT2Backbone
-from tfcaption.models.clipcap.caption_lm_trainer import CaptionLmTrainer
-from tfcaption.models.clipcap.caption_loss import caption_loss
+from tfcaption.training.caption_lm_trainer import CaptionLmTrainer
+from tfcaption.training.caption_loss import caption_loss
 from tfcaption.models.clipcap.clipcap_builder import build_mapper
 from tfcaption.models.clipcap.clipcap_captioner import ClipCapCaptioner
 from tfcaption.models.clipcap.clipcap_model import ClipCapModel

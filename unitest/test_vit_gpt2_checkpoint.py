@@ -30,9 +30,31 @@ def test_encoder_states_and_logits_equal_transformers(tmp_path, decoder_width):
     states = np.asarray(model.encoder(images))
     np.testing.assert_allclose(states, theirs.encoder_last_hidden_state.numpy(), atol=1e-4,
                                rtol=1e-4)
-    logits = np.asarray(model({"images": images, "token_ids": ids.astype("int32"),
-                               "padding_mask": np.ones_like(ids, "int32")}))
+    logits = np.asarray(model.decode(model.encode(images), ids.astype("int32"),
+                                     np.ones_like(ids, "int32")))
     np.testing.assert_allclose(logits, theirs.logits.numpy(), atol=1e-4, rtol=1e-4)
+
+
+def test_teacher_forcing_loss_equals_transformers_labels_loss(tmp_path):
+    """call() shifts the caption right after decoder_start (as HF does for ``labels``) and
+    ignores padding: the masked mean cross-entropy equals HF's loss with -100 labels."""
+    from tfcaption.training.caption_loss import caption_loss
+
+    reference = make_checkpoint(tmp_path / "ckpt")
+    model, _ = load_vision_encoder_decoder(tmp_path / "ckpt")
+    rng = np.random.default_rng(2)
+    images = rng.normal(size=(2, 32, 32, 3)).astype("float32")
+    ids = rng.integers(0, 19, (2, 6)).astype("int32")
+    mask = np.array([[1] * 6, [1] * 4 + [0] * 2], "int32")
+    ids[1, 3] = TOKEN  # the second caption: 3 words, eos, padding
+    labels = np.where(mask == 1, ids, -100)
+    with torch.no_grad():
+        theirs = reference(pixel_values=torch.from_numpy(images.transpose(0, 3, 1, 2)),
+                           labels=torch.from_numpy(labels).long()).loss.item()
+    logits = model({"images": images, "token_ids": ids, "padding_mask": mask})
+    loss, _, count = caption_loss(logits, ids, mask.astype(bool))
+    assert float(count) == 10
+    assert float(loss) == pytest.approx(theirs, rel=1e-4)
 
 
 def test_unknown_and_missing_keys_are_named(tmp_path):
@@ -71,6 +93,7 @@ def test_the_model_config_round_trips(tmp_path):
               "token_ids": np.array([[TOKEN, 3, 4]], "int32"),
               "padding_mask": np.ones((1, 3), "int32")}
     np.testing.assert_array_equal(np.asarray(again(inputs)), np.asarray(model(inputs)))
+    assert again.decoder_start_token_id == TOKEN
     assert again.encoder.get_config()["layer_norm_epsilon"] == 1e-12
 
 

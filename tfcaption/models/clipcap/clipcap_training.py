@@ -28,7 +28,6 @@ import tensorflow as tf
 from tfcaption.backbones.clip_image_encoder import load_clip_image_encoder
 from tfcaption.data.caption_pipeline import CaptionPipeline
 from tfcaption.hparams import check_hparams
-from tfcaption.models.clipcap.caption_lm_trainer import CaptionLmTrainer
 from tfcaption.models.clipcap.clipcap_builder import build_clipcap, load_or_build_gpt2
 from tfcaption.models.clipcap.clipcap_captioner import ClipCapCaptioner
 from tfcaption.models.clipcap.clipcap_model_dir import save_clipcap
@@ -37,6 +36,7 @@ from tfcaption.models.clipcap.clipcap_settings import (SETTINGS, gpt2_settings,
 from tfcaption.models.clipcap.clipcap_settings import (  # noqa: F401  (the trainer contract)
     check_data)
 from tfcaption.training.adamw import build_adamw
+from tfcaption.training.caption_lm_trainer import CaptionLmTrainer
 from tfcaption.training.caption_tokenizer import caption_tokenizer
 from tfcaption.training.resumable_fit import resumable_fit
 from tfcaption.training.sample_captions import SampleCaptions

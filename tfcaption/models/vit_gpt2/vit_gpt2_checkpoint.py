@@ -72,12 +72,12 @@ def read_config(path):
     return hf, encoder, decoder, tokens
 
 
-def build_model(encoder_config, decoder_config):
+def build_model(encoder_config, decoder_config, decoder_start_token_id):
     """A :class:`VitGpt2Model` of these sizes (random weights; dropout off)."""
     decoder_config = {**decoder_config, "dropout": 0.0}
     return VitGpt2Model(ViTBackbone(**{**encoder_config, "dropout_rate": 0.0,
                                        "attention_dropout": 0.0}),
-                        GPT2CrossBackbone(**decoder_config))
+                        GPT2CrossBackbone(**decoder_config), decoder_start_token_id)
 
 
 def load_vision_encoder_decoder(path):
@@ -87,7 +87,7 @@ def load_vision_encoder_decoder(path):
     _, encoder_config, decoder_config, tokens = read_config(path)
     weights_file = find_weights_file(path)
     state = read_state_dict(weights_file)
-    model = build_model(encoder_config, decoder_config)
+    model = build_model(encoder_config, decoder_config, tokens.decoder_start)
     parts = {"encoder.": {}, "decoder.": {}, PROJECTION + ".": {}}
     unexpected = []
     for key, value in state.items():

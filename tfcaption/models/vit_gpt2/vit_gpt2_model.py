@@ -19,15 +19,20 @@ class VitGpt2Model(keras.Model):
     Args:
       encoder: a keras-hub ``ViTBackbone``.
       decoder: a :class:`~tfcaption.backbones.gpt2_cross_backbone.GPT2CrossBackbone`.
+      decoder_start_token_id: the first decoder input (HF ``decoder_start_token_id``).
 
     ``call({"images" [B, H, W, 3], "token_ids" [B, T], "padding_mask" [B, T]})`` ->
-    logits ``[B, T, V]`` (teacher forcing).
+    logits ``[B, T, V]`` where ``logits[:, t]`` predicts ``token_ids[:, t]`` (teacher
+    forcing, as Hugging Face's ``labels``: the decoder reads ``decoder_start`` then the
+    tokens shifted right by one; ``padding_mask`` marks the real tokens, eos included).
+    :meth:`decode` takes the decoder's inputs themselves.
     """
 
-    def __init__(self, encoder, decoder, **kwargs):
+    def __init__(self, encoder, decoder, decoder_start_token_id=0, **kwargs):
         super().__init__(**kwargs)
         self.encoder = encoder
         self.decoder = decoder
+        self.decoder_start_token_id = int(decoder_start_token_id)
         self.projection = None
         if encoder.hidden_dim != decoder.hidden_dim:
             self.projection = keras.layers.Dense(decoder.hidden_dim, name="enc_to_dec_proj")
@@ -56,14 +61,21 @@ class VitGpt2Model(keras.Model):
         return states if self.projection is None else self.projection(states)
 
     def decode(self, encoder_states, token_ids, padding_mask, training=False):
-        """Teacher-forced logits ``[B, T, V]`` over ``encoder_states``."""
-        hidden = self.decoder({"token_ids": token_ids, "padding_mask": padding_mask,
+        """Logits ``[B, T, V]`` after each of the decoder inputs ``token_ids`` (which
+        begin with the start token) over ``encoder_states``."""
+        hidden = self.decoder({"token_ids": tf.convert_to_tensor(token_ids, tf.int32),
+                               "padding_mask": tf.convert_to_tensor(padding_mask, tf.int32),
                                "encoder_sequence": encoder_states}, training=training)
         return self.decoder.lm_logits(hidden)
 
     def call(self, inputs, training=False):
-        return self.decode(self.encode(inputs["images"], training=training),
-                           inputs["token_ids"], inputs["padding_mask"], training=training)
+        token_ids = tf.cast(inputs["token_ids"], tf.int32)
+        mask = tf.cast(inputs["padding_mask"], tf.int32)
+        start = tf.fill([tf.shape(token_ids)[0], 1], self.decoder_start_token_id)
+        decoder_ids = tf.concat([start, token_ids[:, :-1]], axis=1)
+        decoder_mask = tf.concat([tf.ones_like(start), mask[:, :-1]], axis=1)
+        return self.decode(self.encode(inputs["images"], training=training), decoder_ids,
+                           decoder_mask, training=training)
 
     # --- cached decoding ---------------------------------------------------------------
     def decoding_weights(self, dtype=None):
@@ -100,7 +112,7 @@ class VitGpt2Model(keras.Model):
         return decode(step, first_logits[:, 0], cache, 1, config, seed=seed)
 
     def get_config(self):
-        return {**super().get_config(),
+        return {**super().get_config(), "decoder_start_token_id": self.decoder_start_token_id,
                 "encoder": keras.saving.serialize_keras_object(self.encoder),
                 "decoder": keras.saving.serialize_keras_object(self.decoder)}
 

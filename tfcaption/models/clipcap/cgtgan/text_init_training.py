@@ -31,12 +31,12 @@ from tfcaption.models.clipcap.cgtgan.corpus_embedding import read_corpus
 from tfcaption.models.clipcap.cgtgan.text_init_settings import SETTINGS, validate
 from tfcaption.models.clipcap.cgtgan.text_init_settings import (  # noqa: F401  (the trainer contract)
     check_data)
-from tfcaption.models.clipcap.caption_lm_trainer import CaptionLmTrainer
 from tfcaption.models.clipcap.clipcap_builder import build_clipcap, load_or_build_gpt2
 from tfcaption.models.clipcap.clipcap_captioner import ClipCapCaptioner
 from tfcaption.models.clipcap.clipcap_model_dir import save_clipcap
 from tfcaption.models.clipcap.clipcap_settings import gpt2_settings
 from tfcaption.training.adamw import build_adamw
+from tfcaption.training.caption_lm_trainer import CaptionLmTrainer
 from tfcaption.training.caption_tokenizer import caption_tokenizer
 from tfcaption.training.resumable_fit import resumable_fit
 from tfcaption.training.test_split_report import finish_captioner_run

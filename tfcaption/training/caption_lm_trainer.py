@@ -1,14 +1,15 @@
-"""Keras ``fit`` wrapper that trains a prefix captioner with the masked caption loss."""
+"""Keras ``fit`` wrapper that trains a captioner with the masked caption loss (any family
+whose model maps a batch to logits predicting its ``token_ids``)."""
 
 import keras
 import tensorflow as tf
 
-from tfcaption.models.clipcap.caption_loss import caption_loss
+from tfcaption.training.caption_loss import caption_loss
 
 
 @keras.saving.register_keras_serializable(package="tfcaption")
 class CaptionLmTrainer(keras.Model):
-    """Teacher-forced training of ``captioner`` (e.g. :class:`ClipCapModel`).
+    """Teacher-forced training of ``captioner`` (e.g. ClipCap's model, or ViT-GPT2's).
 
     Batches are ``{"prefix", "token_ids", "padding_mask"}``; the loss is the mean
     cross-entropy over real caption tokens (:func:`caption_loss`), so the end-of-caption
