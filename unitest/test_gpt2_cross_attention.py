@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 from transformers import GPT2Config, GPT2LMHeadModel
+from vit_gpt2_checkpoint import perturb_all
 
 from tfcaption.backbones.checkpoint_mismatch_error import CheckpointMismatchError
 from tfcaption.backbones.checkpoint_reader import find_weights_file, read_state_dict
@@ -18,11 +19,7 @@ TINY = dict(vocab_size=60, n_positions=24, n_embd=16, n_layer=2, n_head=2,
 
 def random_gpt2(seed=0):
     torch.manual_seed(seed)
-    model = GPT2LMHeadModel(GPT2Config(**TINY)).eval()
-    with torch.no_grad():
-        for parameter in model.parameters():
-            parameter.add_(0.2 * torch.randn_like(parameter))
-    return model
+    return perturb_all(GPT2LMHeadModel(GPT2Config(**TINY)))
 
 
 def convert(model, tmp_path, prefix="transformer."):

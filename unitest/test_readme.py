@@ -10,6 +10,7 @@ import subprocess
 import sys
 
 import pytest
+from readme_sections import readme_section
 from test_source_coco import KARPATHY, karpathy_json, write_images
 from test_source_coco_tfds import prepared  # noqa: F401  (module-scoped TFDS fixture)
 from test_source_flickr8k import make_flickr8k
@@ -23,12 +24,6 @@ ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
 # README sections whose commands their own modules run: test_serve_readme.py (and
 # test_serve_load_bench.py), test_vit_gpt2_readme.py.
 OWN_MODULES = ("Web demo", "ViT-GPT2")
-
-
-def readme_section(title):
-    """The text of the README section ``## title`` (up to the next ``## ``)."""
-    text = open(os.path.join(ROOT, "README.md"), encoding="utf-8").read()
-    return re.search(rf"^## {re.escape(title)}\n(.*?)(?=^## )", text, flags=re.S | re.M).group(1)
 
 
 def blocks(lang):

@@ -3,23 +3,20 @@ for on /healthz, then the curl call of the API against it."""
 
 import json
 import os
-import re
 import shlex
 import shutil
 import signal
 import subprocess
 import sys
 
+from readme_sections import section_commands
 from serve_client import free_port, request, wait_for_health
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def web_demo_commands():
-    text = open(os.path.join(ROOT, "README.md"), encoding="utf-8").read()
-    section = re.search(r"^## Web demo\n(.*?)^## ", text, flags=re.S | re.M).group(1)
-    return [line for block in re.findall(r"```bash\n(.*?)```", section, flags=re.S)
-            for line in block.splitlines() if line.strip()]
+    return section_commands("Web demo")
 
 
 def test_serve_command_answers_the_curl_example(tmp_path):

@@ -9,18 +9,12 @@ import subprocess
 import sys
 
 from fake_hub import FakeHub
+from readme_sections import section_commands
 from vit_gpt2_checkpoint import make_tiny_hf_vit_gpt2
 
 from tfcaption.models.load_captioner import load_captioner
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def vit_gpt2_commands():
-    text = open(os.path.join(ROOT, "README.md"), encoding="utf-8").read()
-    section = re.search(r"^## ViT-GPT2\n(.*?)^## ", text, flags=re.S | re.M).group(1)
-    return [line for block in re.findall(r"```bash\n(.*?)```", section, flags=re.S)
-            for line in block.splitlines() if line.strip()]
 
 
 def run(cmd, cwd, env=None):
@@ -33,7 +27,7 @@ def run(cmd, cwd, env=None):
 
 
 def test_convert_caption_and_hub_id_commands(shapes_dir, tmp_path):
-    convert, caption, hub_caption = vit_gpt2_commands()
+    convert, caption, hub_caption = section_commands("ViT-GPT2")
     checkpoint = re.search(r"--checkpoint=(\S+)", convert).group(1)
     make_tiny_hf_vit_gpt2(tmp_path / checkpoint, shapes_dir)
     os.makedirs(tmp_path / "data")

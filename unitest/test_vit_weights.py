@@ -8,6 +8,7 @@ import pytest
 import torch
 from keras_hub.models import ViTBackbone
 from transformers import ViTConfig, ViTModel
+from vit_gpt2_checkpoint import perturb_all
 
 from tfcaption.backbones.checkpoint_mismatch_error import CheckpointMismatchError
 from tfcaption.backbones.checkpoint_reader import find_weights_file, read_state_dict
@@ -19,11 +20,7 @@ TINY = dict(image_size=32, patch_size=8, hidden_size=16, num_hidden_layers=2,
 
 def random_vit(seed=0, **overrides):
     torch.manual_seed(seed)
-    model = ViTModel(ViTConfig(**{**TINY, **overrides})).eval()
-    with torch.no_grad():  # no zero biases or unit LayerNorms left to hide a swap
-        for parameter in model.parameters():
-            parameter.add_(0.2 * torch.randn_like(parameter))
-    return model
+    return perturb_all(ViTModel(ViTConfig(**{**TINY, **overrides})))
 
 
 def converted(model, tmp_path, prefix=""):

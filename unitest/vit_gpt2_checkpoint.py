@@ -8,6 +8,16 @@ from transformers import (GPT2Config, ViTConfig, VisionEncoderDecoderConfig,
 TOKEN = 19  # bos = eos = pad = decoder_start, as 50256 in the released checkpoint
 
 
+def perturb_all(model, scale=0.2):
+    """Adds ``scale`` x N(0, 1) noise to every parameter (after ``torch.manual_seed``), so
+    no zero bias or unit LayerNorm can hide a swapped or dropped weight; returns ``model``
+    in eval mode."""
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.add_(scale * torch.randn_like(parameter))
+    return model.eval()
+
+
 def tiny_configs(decoder_width=24, image_size=32):
     encoder = ViTConfig(image_size=image_size, patch_size=8, hidden_size=16,
                         num_hidden_layers=2, num_attention_heads=2, intermediate_size=32,
@@ -26,10 +36,7 @@ def make_checkpoint(out_dir, seed=0, decoder_width=24, scale=0.2):
     config = VisionEncoderDecoderConfig.from_encoder_decoder_configs(
         *tiny_configs(decoder_width))
     config.decoder_start_token_id = config.pad_token_id = config.eos_token_id = TOKEN
-    model = VisionEncoderDecoderModel(config).eval()
-    with torch.no_grad():
-        for parameter in model.parameters():
-            parameter.add_(scale * torch.randn_like(parameter))
+    model = perturb_all(VisionEncoderDecoderModel(config), scale)
     model.save_pretrained(out_dir)
     return model
 
