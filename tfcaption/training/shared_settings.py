@@ -99,3 +99,14 @@ def check_run_length(hparams, examples, what, source="hparams", prefixes=("",)):
                 f"steps ({examples} {what} // train.batch_size {batch} * train.epochs "
                 f"{epochs}); lower train.{key} or raise train.epochs")
     return total
+
+
+def optimizer_steps(hparams, source="hparams"):
+    """The run's optimizer steps from the train split's size (every caption once per
+    epoch with ``data.pairing="all"``, else one per image), checked
+    (:func:`check_run_length`) before any work."""
+    records = train_split_records(hparams, source)
+    if hparams["data"]["pairing"] == "all":
+        return check_run_length(hparams, sum(len(r["captions"]) for r in records),
+                                "train captions", source)
+    return check_run_length(hparams, len(records), "train images", source)

@@ -10,8 +10,7 @@ shared with the text-only trainer (``clipcap_text``).
 from tfcaption.hparams import Required, Section
 from tfcaption.models.clipcap.clipcap_builder import MAPPING_TYPES
 from tfcaption.training.shared_settings import (ADAMW, DATA, EVAL, TOKENIZER, check_adamw,
-                                                check_positive, check_run_length,
-                                                train_split_records)
+                                                check_positive, optimizer_steps)
 
 # model.gpt2: {"path": a GPT-2 checkpoint} (its tokenizer too), or, with no path, the
 # config of a randomly initialised GPT-2 (null: GPT2Backbone's default).
@@ -75,17 +74,6 @@ def validate(hparams, source="hparams"):
     check_model(hparams["model"], source)
     check_adamw(hparams["train"], source)
     check_positive(hparams["train"], source)
-
-
-def optimizer_steps(hparams, source="hparams"):
-    """The run's optimizer steps from the train split's size (every caption once per
-    epoch with ``data.pairing="all"``, else one per image), checked
-    (:func:`check_run_length`) before any work."""
-    records = train_split_records(hparams, source)
-    if hparams["data"]["pairing"] == "all":
-        return check_run_length(hparams, sum(len(r["captions"]) for r in records),
-                                "train captions", source)
-    return check_run_length(hparams, len(records), "train images", source)
 
 
 def check_data(hparams, source="hparams"):
