@@ -63,6 +63,8 @@ class ServedModel:
         self.batcher = DynamicBatcher(self._process, self.max_batch_size, max_wait_s,
                                       max_pending, name=f"batcher-{name}") if batching else None
         self.warm = threading.Event()  # set once every batch size of greedy is compiled
+        self._stop_warm_up = threading.Event()
+        self._warm_up_thread = None
 
     @property
     def preprocessor(self):
@@ -118,11 +120,14 @@ class ServedModel:
 
     def warm_up(self, batch_sizes=(1,), method="greedy"):
         """Compiles ``method`` decoding at each of ``batch_sizes`` (buckets; a first call
-        at a new size waits for its compilation); returns the seconds it took."""
+        at a new size waits for its compilation); returns the seconds it took. Stops
+        between sizes once :meth:`close` is called."""
         start = time.perf_counter()
         image = tf.zeros(self.preprocessor.output_shape, tf.float32)
         config = self.decoding_config(method, {})
         for size in batch_sizes:
+            if self._stop_warm_up.is_set():
+                break
             self._process((config, 0), [image] * int(size))
         return time.perf_counter() - start
 
@@ -136,7 +141,9 @@ class ServedModel:
             finally:
                 self.warm.set()
 
-        threading.Thread(target=compile_rest, name=f"warmup-{self.name}", daemon=True).start()
+        self._warm_up_thread = threading.Thread(target=compile_rest, name=f"warmup-{self.name}",
+                                                daemon=True)
+        self._warm_up_thread.start()
 
     def info(self):
         """What ``GET /api/models`` says about this model."""
@@ -149,6 +156,11 @@ class ServedModel:
                              "max_wait_ms": self.max_wait_s * 1000.0,
                              "batch_sizes": self.buckets}}
 
-    def close(self):
+    def close(self, timeout=60):
+        """Stops the background warm-up (after the batch size it is compiling: a process
+        must not exit while XLA compiles in another thread) and the batcher."""
+        self._stop_warm_up.set()
+        if self._warm_up_thread is not None:
+            self._warm_up_thread.join(timeout)
         if self.batcher is not None:
             self.batcher.close(timeout=10)
