@@ -3,8 +3,8 @@
 import json
 import os
 
-import keras
 import pytest
+from fit_callbacks import CrashAfterFirstEpoch, EpochsSeen
 
 from tfcaption.hparams import apply_overrides, load_hparams
 from tfcaption.models.clipcap.clipcap_model_dir import load_clipcap
@@ -24,29 +24,14 @@ def _tiny(data_dir, epochs=2):
         'eval.decoding={"method": "greedy", "max_length": 12}', "data.max_length=24"])
 
 
-class _Interrupt(keras.callbacks.Callback):
-    def on_epoch_end(self, epoch, logs=None):
-        if epoch == 0:
-            raise RuntimeError("simulated crash after the first epoch")
-
-
-class _Epochs(keras.callbacks.Callback):
-    def __init__(self):
-        super().__init__()
-        self.seen = []
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.seen.append(epoch)
-
-
 def test_trains_resumes_evaluates_and_saves_a_captioner(shapes_dir, tmp_path, capsys):
     from tfcaption.models.clipcap import clipcap_training
 
     hparams = _tiny(shapes_dir, epochs=3)
     workdir = str(tmp_path / "run")
     with pytest.raises(RuntimeError, match="simulated crash"):
-        clipcap_training.run(hparams, workdir, extra_callbacks=[_Interrupt()])
-    epochs = _Epochs()
+        clipcap_training.run(hparams, workdir, extra_callbacks=[CrashAfterFirstEpoch()])
+    epochs = EpochsSeen()
     metrics = clipcap_training.run(hparams, workdir, extra_callbacks=[epochs])
     assert epochs.seen == [1, 2]  # resumed after the completed first epoch
 

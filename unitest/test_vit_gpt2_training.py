@@ -3,9 +3,9 @@ epoch and resumed), and fine-tuning a converted checkpoint; the settings checks.
 
 import json
 
-import keras
 import numpy as np
 import pytest
+from fit_callbacks import CrashAfterFirstEpoch, EpochsSeen
 from vit_gpt2_checkpoint import make_tiny_hf_vit_gpt2
 
 from tfcaption.models.load_captioner import load_captioner
@@ -26,31 +26,16 @@ def _hparams(shapes_dir, **model):
             "eval": {"max_images": 4}}
 
 
-class _Crash(keras.callbacks.Callback):
-    def on_epoch_end(self, epoch, logs=None):
-        if epoch == 0:
-            raise RuntimeError("simulated crash after the first epoch")
-
-
-class _Epochs(keras.callbacks.Callback):
-    def __init__(self):
-        super().__init__()
-        self.epochs = []
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.epochs.append(epoch)
-
-
 def test_from_scratch_resumes_and_its_model_dir_captions_as_evaluated(shapes_dir, tmp_path):
     workdir = str(tmp_path / "run")
     hparams = _hparams(shapes_dir)
     with pytest.raises(RuntimeError, match="simulated crash"):
         vit_gpt2_training.run(json.loads(json.dumps(hparams)), workdir,
-                              extra_callbacks=[_Crash()])
-    epochs = _Epochs()
+                              extra_callbacks=[CrashAfterFirstEpoch()])
+    epochs = EpochsSeen()
     metrics = vit_gpt2_training.run(json.loads(json.dumps(hparams)), workdir,
                                     extra_callbacks=[epochs])
-    assert epochs.epochs == [1]  # the first epoch was not trained again
+    assert epochs.seen == [1]  # the first epoch was not trained again
     assert metrics["num_images"] == 4 and np.isfinite(metrics["final_loss"])
     captioner = load_captioner(f"{workdir}/model", jit_compile=False)
     assert captioner.tokens.eos == captioner.tokenizer.end_token_id

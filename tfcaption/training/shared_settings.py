@@ -50,6 +50,22 @@ def check_adamw(train, source="hparams", prefix=""):
                          f"of {SCHEDULES}")
 
 
+def check_data_dir(hparams, source="hparams"):
+    """``data.dir`` is given (a dataset in the common form)."""
+    if not hparams["data"]["dir"]:
+        raise ValueError(f"{source}: data.dir is required: a dataset in the common form "
+                         f"(python -m tfcaption.prepare ...)")
+
+
+def check_positive_int(section, name, key, source="hparams", allow_none=False):
+    """``<name>.<key>`` of ``section`` is an int >= 1 (or None with ``allow_none``)."""
+    value = section[key]
+    if allow_none and value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{source}: {name}.{key} must be a positive int, got {value!r}")
+
+
 def check_positive(train, source="hparams", keys=("batch_size", "epochs")):
     """``train.<key>`` is an integer >= 1 for each of ``keys``."""
     for key in keys:

@@ -11,7 +11,8 @@ adds the value checks a schema cannot express.
 
 from tfcaption.hparams import Nullable, Required, Section
 from tfcaption.models.show_tell.show_tell_model import MERGES
-from tfcaption.training.shared_settings import DATA, EVAL, check_run_length, train_split_records
+from tfcaption.training.shared_settings import (DATA, EVAL, check_data_dir, check_positive_int,
+                                                check_run_length, train_split_records)
 
 SETTINGS = {
     "model": Section({
@@ -45,25 +46,15 @@ SETTINGS = {
 }
 
 
-def _positive_int(section, name, key, source, allow_none=False):
-    value = section[key]
-    if allow_none and value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{source}: {name}.{key} must be a positive int, got {value!r}")
-
-
 def validate(hparams, source="hparams"):
     """Value checks on checked hparams (:data:`SETTINGS`); ``ValueError`` naming
     ``source``, the key and the bad value otherwise."""
-    if not hparams["data"]["dir"]:
-        raise ValueError(f"{source}: data.dir is required: a dataset in the common form "
-                         f"(python -m tfcaption.prepare ...)")
+    check_data_dir(hparams, source)
     model, train = hparams["model"], hparams["train"]
     for key in ("max_length", "embedding_dim", "hidden_dim", "dense_dim",
                 "vocabulary_min_count"):
-        _positive_int(model, "model", key, source)
-    _positive_int(model, "model", "vocabulary_size", source, allow_none=True)
+        check_positive_int(model, "model", key, source)
+    check_positive_int(model, "model", "vocabulary_size", source, allow_none=True)
     if model["vocabulary_size"] is not None and model["vocabulary_size"] < 5:
         raise ValueError(f"{source}: model.vocabulary_size must be >= 5 (4 specials and a "
                          f"word), got {model['vocabulary_size']}")
@@ -76,9 +67,9 @@ def validate(hparams, source="hparams"):
     if not 0.0 <= model["dropout"] < 1.0:
         raise ValueError(f"{source}: model.dropout must be in [0, 1), got {model['dropout']!r}")
     for key in ("batch_size", "epochs"):
-        _positive_int(train, "train", key, source)
+        check_positive_int(train, "train", key, source)
     for key in ("early_stopping_patience", "reduce_lr_patience"):
-        _positive_int(train, "train", key, source, allow_none=True)
+        check_positive_int(train, "train", key, source, allow_none=True)
     if not 0.0 < train["reduce_lr_factor"] < 1.0:
         raise ValueError(f"{source}: train.reduce_lr_factor must be in (0, 1), got "
                          f"{train['reduce_lr_factor']!r}")

@@ -11,7 +11,8 @@ checks an hparams file against; :func:`validate` adds the value checks it cannot
 
 from tfcaption.hparams import Nullable, Required, Section
 from tfcaption.training.shared_settings import (ADAMW, DATA, EVAL, TOKENIZER, check_adamw,
-                                                check_positive, optimizer_steps)
+                                                check_data_dir, check_positive,
+                                                check_positive_int, optimizer_steps)
 
 SIZES = ("image_size", "patch_size", "encoder_layers", "encoder_heads", "encoder_width",
          "encoder_mlp", "decoder_layers", "decoder_heads", "decoder_width", "max_positions")
@@ -41,14 +42,10 @@ SETTINGS = {
 def validate(hparams, source="hparams"):
     """Value checks on checked hparams (:data:`SETTINGS`); ``ValueError`` naming
     ``source``, the key and the bad value otherwise."""
-    if not hparams["data"]["dir"]:
-        raise ValueError(f"{source}: data.dir is required: a dataset in the common form "
-                         f"(python -m tfcaption.prepare ...)")
+    check_data_dir(hparams, source)
     model, train = hparams["model"], hparams["train"]
     for key in SIZES + ("max_length",):
-        value = model[key]
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{source}: model.{key} must be a positive int, got {value!r}")
+        check_positive_int(model, "model", key, source)
     if model["image_size"] % model["patch_size"]:
         raise ValueError(f"{source}: model.image_size {model['image_size']} is not a multiple "
                          f"of model.patch_size {model['patch_size']}")

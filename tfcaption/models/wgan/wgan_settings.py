@@ -7,7 +7,8 @@ file against (unknown keys, a missing ``data.dir``, types; defaults filled in);
 """
 
 from tfcaption.hparams import Required, Nullable, Section
-from tfcaption.training.shared_settings import DATA, EVAL, check_run_length, train_split_records
+from tfcaption.training.shared_settings import (DATA, EVAL, check_data_dir, check_run_length,
+                                                train_split_records)
 
 SETTINGS = {
     "model": Section({
@@ -40,9 +41,7 @@ SETTINGS = {
 def validate(hparams, source="hparams"):
     """Value checks on checked hparams (:data:`SETTINGS`): positive sizes, at least one
     epoch to train; ``ValueError`` naming ``source`` and the key otherwise."""
-    if not hparams["data"]["dir"]:
-        raise ValueError(f"{source}: data.dir is required: a dataset in the common form "
-                         f"(python -m tfcaption.prepare ...)")
+    check_data_dir(hparams, source)
     train, model = hparams["train"], hparams["model"]
     for name, section in (("train", train), ("model", model)):
         for key in ("batch_size", "n_critic", "max_length", "vocabulary_size"):
