@@ -29,25 +29,27 @@ TARGET = 0.8
 
 def vit_flops(config, batch=BATCH, channels=3):
     """Forward FLOPs (2 x multiply-adds) of the CLIP ViT image tower + visual projection of
-    ``config`` (a ``CLIPConfig``).
-
-    Per image, with ``P = (image_size / patch)^2`` patches and ``N = P + 1`` tokens (the
-    class token): the patch embedding ``P * (channels * patch^2) * width``; per layer the
-    q/k/v/out projections ``4 N width^2``, the attention scores and weighted sum
-    ``2 N^2 width``, the MLP ``2 N width mlp``; the projection of the class token
-    ``width * projection``. LayerNorms, softmax and activations are left out.
-    ViT-B/32 at 224 px: 49 patches, 50 tokens, about 4.4 G multiply-adds per image.
-    """
+    ``config`` (a ``CLIPConfig``): :func:`vision_flops` and the projection of the class
+    token, ``width * projection`` per image. ViT-B/32 at 224 px: 49 patches, 50 tokens,
+    about 4.4 G multiply-adds per image."""
     vision = config.vision_config
+    return (vision_flops(vision, batch, channels)
+            + 2 * batch * vision.hidden_size * config.projection_dim)
+
+
+def vision_flops(vision, batch, channels=3):
+    """Forward FLOPs (2 x multiply-adds) of a ViT of ``vision`` (a CLIP vision or ViT
+    config). Per image, with ``P = (image_size / patch)^2`` patches and ``N = P + 1`` tokens
+    (the class token): the patch embedding ``P * (channels * patch^2) * width``; per layer
+    the q/k/v/out projections ``4 N width^2``, the attention scores and weighted sum
+    ``2 N^2 width``, the MLP ``2 N width mlp``. LayerNorms, softmax and activations are
+    left out."""
     image_size, patch, width = vision.image_size, vision.patch_size, vision.hidden_size
-    layers, mlp, projection = (vision.num_hidden_layers, vision.intermediate_size,
-                               config.projection_dim)
+    layers, mlp = vision.num_hidden_layers, vision.intermediate_size
     patches = (image_size // patch) ** 2
     tokens = patches + 1
     per_layer = 4 * tokens * width * width + 2 * tokens * tokens * width + 2 * tokens * width * mlp
-    per_image = (patches * channels * patch * patch * width + layers * per_layer
-                 + width * projection)
-    return 2 * batch * per_image
+    return 2 * batch * (patches * channels * patch * patch * width + layers * per_layer)
 
 
 def images(size, batch=BATCH, seed=0):

@@ -27,6 +27,8 @@ class Sizes:
     roberta_label: str
     discriminator_mlp_dim: int  # CgT-GAN's discriminator head: hidden -> this -> 1
     pipeline_images: int  # JPEGs through the data pipeline per call
+    vit: dict  # ViTConfig (ViT-GPT2's encoder; its decoder is ``gpt2`` with cross-attention)
+    vit_gpt2_label: str
     prefix_length: int = 10
 
     def asdict(self):
@@ -47,7 +49,10 @@ REAL = Sizes(
                  num_attention_heads=12),
     roberta_label="roberta-base size",
     discriminator_mlp_dim=384,
-    pipeline_images=256)
+    pipeline_images=256,
+    vit=dict(image_size=224, patch_size=16, hidden_size=768, num_hidden_layers=12,
+             num_attention_heads=12, intermediate_size=3072),
+    vit_gpt2_label="ViT-B/16 224 px + GPT-2 124M")
 
 SMOKE = Sizes(
     smoke=True,
@@ -63,7 +68,10 @@ SMOKE = Sizes(
                  num_attention_heads=4),
     roberta_label="tiny RoBERTa (2 layers, 32 wide)",
     discriminator_mlp_dim=16,
-    pipeline_images=64)
+    pipeline_images=64,
+    vit=dict(image_size=32, patch_size=8, hidden_size=48, num_hidden_layers=2,
+             num_attention_heads=4, intermediate_size=192),
+    vit_gpt2_label="tiny ViT (2 layers, 48 wide, patch 8) + tiny GPT-2")
 
 
 def sizes_of(smoke):

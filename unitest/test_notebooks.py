@@ -47,7 +47,7 @@ def python_source(cell):
 
 def test_there_are_notebooks_and_the_readme_lists_each():
     assert {"quickstart.ipynb", "clipcap.ipynb", "cgtgan.ipynb", "wgan.ipynb",
-            "show_tell.ipynb"} <= set(NAMES)
+            "show_tell.ipynb", "vit_gpt2.ipynb"} <= set(NAMES)
     readme = open(os.path.join(NOTEBOOKS, "README.md"), encoding="utf-8").read()
     for name in NAMES:
         assert f"`{name}`" in readme, name

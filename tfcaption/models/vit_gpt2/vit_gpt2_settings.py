@@ -30,7 +30,9 @@ SETTINGS = {
         "max_length": 15,  # default most generated tokens (eos included)
     }),
     "tokenizer": TOKENIZER,
-    "data": Section({**DATA, "max_length": 32, "pairing": "all"}),
+    # cache: keep the decoded, resized images in memory after the first epoch (for
+    # datasets whose images fit there)
+    "data": Section({**DATA, "max_length": 32, "pairing": "all", "cache": False}),
     "train": Section({
         "seed": 0, "batch_size": 32, "epochs": 3, **ADAMW, "learning_rate": Required(5e-5),
         "jit_compile": True, "verbose": 2, "sample_every": 1, "num_samples": 3,

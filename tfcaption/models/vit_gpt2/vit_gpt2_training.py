@@ -86,7 +86,7 @@ def _pipeline(hparams, split, captioner, shuffle, pairing):
                            tokenize=captioner.tokenizer.tokenize, max_length=data["max_length"],
                            end_id=tokens.eos, pad_id=tokens.pad, pairing=pairing,
                            shuffle_buffer=20000 if shuffle else 0,
-                           seed=hparams["train"]["seed"])
+                           seed=hparams["train"]["seed"], cache=data["cache"])
 
 
 def _inputs(batch):
