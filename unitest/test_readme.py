@@ -77,7 +77,8 @@ SMOKE_FLAGS = {
     "hparams/cgtgan_shapes.json": " --set train.epochs=1",
     "hparams/wgan_shapes.json": " --set train.epochs=1 --set train.pretrain_epochs=1",
     "hparams/show_tell_shapes.json": " --set train.epochs=2",
-    "hparams/vit_gpt2_shapes.json": " --set train.epochs=1 --set data.pairing=sample",
+    "hparams/vit_gpt2_shapes.json": (" --set train.epochs=1 --set data.pairing=sample"
+                                     " --set train.warmup_steps=10"),
 }
 
 
