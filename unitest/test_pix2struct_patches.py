@@ -1,9 +1,10 @@
 """Pix2Struct's patch preprocessing as a TensorFlow op equals Hugging Face's image processor."""
 
 import numpy as np
+import pix2struct_checkpoint
 import pytest
 import tensorflow as tf
-from PIL import Image
+from pix2struct_checkpoint import photo_like
 
 from tfcaption.models.pix2struct import pix2struct_patches as pp
 
@@ -13,22 +14,9 @@ SIZES = [(300, 40, 256), (30, 500, 256), (5, 7, 64), (64, 64, 16), (613, 421, 20
          (90, 120, 2048), (1, 200, 128)]
 
 
-def photo_like(height, width, seed):
-    """A smooth random image with noise and edges, uint8 ``[H, W, 3]``."""
-    rng = np.random.default_rng(seed)
-    ys, xs = np.mgrid[0:height, 0:width]
-    base = np.stack([128 + 100 * np.sin(xs / (3 + 10 * rng.random()) + c) *
-                     np.cos(ys / (3 + 10 * rng.random())) for c in range(3)], -1)
-    base[ys > height // 2] *= 0.5
-    return np.clip(base + rng.normal(0, 12, base.shape), 0, 255).astype(np.uint8)
-
-
 def hf_patches(image, max_patches):
-    from transformers.models.pix2struct.image_processing_pil_pix2struct import (
-        Pix2StructImageProcessorPil)
-    processor = Pix2StructImageProcessorPil()
-    out = processor(images=Image.fromarray(image), max_patches=max_patches, return_tensors="np")
-    return out["flattened_patches"][0], out["attention_mask"][0]
+    patches, mask = pix2struct_checkpoint.hf_patches([image], max_patches)
+    return patches[0], mask[0]
 
 
 @pytest.mark.parametrize("height,width,max_patches", SIZES)
