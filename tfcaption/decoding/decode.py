@@ -1,5 +1,7 @@
 """``decode``: run the decoding method a ``DecodingConfig`` names over a model's cached step."""
 
+import tensorflow as tf
+
 from tfcaption.decoding.beam_search import beam_search
 from tfcaption.decoding.decode_result import DecodeResult
 from tfcaption.decoding.decoding_config import DecodingConfig
@@ -61,3 +63,23 @@ def decode_sample(step_fn, first_logits, cache, start_index, seed, config="sampl
         raise ValueError(f"decode_sample needs DecodingConfig.method 'sample', got "
                          f"{config.method!r}")
     return decode(step_fn, first_logits, cache, start_index, config, seed=seed)
+
+
+def decode_from_start(forward, start_id, batch_size, cache, config, seed=None) -> DecodeResult:
+    """``decode`` for a model whose decoder starts from one token: feeds ``start_id`` at
+    position 0, then generates from position 1.
+
+    Args:
+      forward: ``forward(token_ids [N, T], cache, index) -> (logits [N, T, V], cache)``,
+        the tokens written at positions ``index..index+T-1``.
+      start_id: the first decoder input (e.g. Hugging Face's ``decoder_start_token_id``).
+      batch_size: rows of the cache (images).
+      cache, config, seed: as for :func:`decode`.
+    """
+    start = tf.fill([batch_size, 1], tf.cast(start_id, tf.int32))
+    first_logits, cache = forward(start, cache, 0)
+
+    def step(token_ids, cache, index):
+        logits, cache = forward(token_ids[:, None], cache, index)
+        return logits[:, 0], cache
+    return decode(step, first_logits[:, 0], cache, 1, config, seed=seed)

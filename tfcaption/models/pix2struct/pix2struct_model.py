@@ -3,15 +3,16 @@
 import keras
 import tensorflow as tf
 
-from tfcaption.decoding.decode import decode
+from tfcaption.decoding.decode import decode_from_start
 from tfcaption.decoding.decoding_config import DecodingConfig
+from tfcaption.models.encoder_decoder_model import EncoderDecoderModel
 from tfcaption.models.pix2struct import pix2struct_decoding
 from tfcaption.models.pix2struct.pix2struct_backbones import (  # noqa: F401 (serialisable)
     Pix2StructTextDecoder, Pix2StructVisionEncoder)
 
 
 @keras.saving.register_keras_serializable(package="tfcaption")
-class Pix2StructModel(keras.Model):
+class Pix2StructModel(EncoderDecoderModel):
     """Hugging Face's ``Pix2StructForConditionalGeneration``, in Keras.
 
     Args:
@@ -24,13 +25,6 @@ class Pix2StructModel(keras.Model):
     ``token_ids[:, t]`` (teacher forcing, as Hugging Face's ``labels``: the decoder reads
     ``decoder_start`` then the tokens shifted right by one).
     """
-
-    def __init__(self, encoder, decoder, decoder_start_token_id=0, **kwargs):
-        super().__init__(**kwargs)
-        self.encoder = encoder
-        self.decoder = decoder
-        self.decoder_start_token_id = int(decoder_start_token_id)
-        self.built = True  # both backbones are functional models, built when made
 
     def encode(self, patches, patch_mask, training=False):
         """Flattened patches ``[B, N, 2 + P]`` and their mask -> states ``[B, N, D]``."""
@@ -47,11 +41,8 @@ class Pix2StructModel(keras.Model):
                             training=training)
 
     def call(self, inputs, training=False):
-        token_ids = tf.cast(inputs["token_ids"], tf.int32)
-        mask = tf.cast(inputs["padding_mask"], tf.int32)
-        start = tf.fill([tf.shape(token_ids)[0], 1], self.decoder_start_token_id)
-        decoder_ids = tf.concat([start, token_ids[:, :-1]], axis=1)
-        decoder_mask = tf.concat([tf.ones_like(start), mask[:, :-1]], axis=1)
+        decoder_ids, decoder_mask = self.shifted_decoder_inputs(inputs["token_ids"],
+                                                                inputs["padding_mask"])
         states = self.encode(inputs["patches"], inputs["patch_mask"], training=training)
         return self.decode(states, inputs["patch_mask"], decoder_ids, decoder_mask,
                            training=training)
@@ -77,22 +68,4 @@ class Pix2StructModel(keras.Model):
                 weights, token_ids, cache, index, bias_table, cross, key_bias,
                 decoder.num_heads, decoder.layer_norm_epsilon)
 
-        start = tf.fill([batch, 1], tf.cast(start_id, tf.int32))
-        first_logits, cache = forward(start, cache, 0)
-
-        def step(token_ids, cache, index):
-            logits, cache = forward(token_ids[:, None], cache, index)
-            return logits[:, 0], cache
-        return decode(step, first_logits[:, 0], cache, 1, config, seed=seed)
-
-    def get_config(self):
-        return {**super().get_config(), "decoder_start_token_id": self.decoder_start_token_id,
-                "encoder": keras.saving.serialize_keras_object(self.encoder),
-                "decoder": keras.saving.serialize_keras_object(self.decoder)}
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        encoder = keras.saving.deserialize_keras_object(config.pop("encoder"))
-        decoder = keras.saving.deserialize_keras_object(config.pop("decoder"))
-        return cls(encoder, decoder, **config)
+        return decode_from_start(forward, start_id, batch, cache, config, seed=seed)

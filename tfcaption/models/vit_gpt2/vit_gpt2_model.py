@@ -6,12 +6,13 @@ import tensorflow as tf
 
 from tfcaption.backbones import gpt2_decoding
 from tfcaption.backbones.gpt2_cross_backbone import GPT2CrossBackbone  # noqa: F401 (serialisable)
-from tfcaption.decoding.decode import decode
+from tfcaption.decoding.decode import decode_from_start
 from tfcaption.decoding.decoding_config import DecodingConfig
+from tfcaption.models.encoder_decoder_model import EncoderDecoderModel
 
 
 @keras.saving.register_keras_serializable(package="tfcaption")
-class VitGpt2Model(keras.Model):
+class VitGpt2Model(EncoderDecoderModel):
     """Images -> ViT hidden states (the class token and every patch) -> optional
     projection to the decoder's width (HF ``enc_to_dec_proj``, present only when the
     widths differ) -> GPT-2 with cross-attention -> next-token logits (tied head).
@@ -29,15 +30,11 @@ class VitGpt2Model(keras.Model):
     """
 
     def __init__(self, encoder, decoder, decoder_start_token_id=0, **kwargs):
-        super().__init__(**kwargs)
-        self.encoder = encoder
-        self.decoder = decoder
-        self.decoder_start_token_id = int(decoder_start_token_id)
+        super().__init__(encoder, decoder, decoder_start_token_id, **kwargs)
         self.projection = None
         if encoder.hidden_dim != decoder.hidden_dim:
             self.projection = keras.layers.Dense(decoder.hidden_dim, name="enc_to_dec_proj")
             self.projection.build((None, None, encoder.hidden_dim))
-        self.built = True  # both backbones are functional models, built when made
 
     @property
     def image_shape(self):
@@ -69,11 +66,8 @@ class VitGpt2Model(keras.Model):
         return self.decoder.lm_logits(hidden)
 
     def call(self, inputs, training=False):
-        token_ids = tf.cast(inputs["token_ids"], tf.int32)
-        mask = tf.cast(inputs["padding_mask"], tf.int32)
-        start = tf.fill([tf.shape(token_ids)[0], 1], self.decoder_start_token_id)
-        decoder_ids = tf.concat([start, token_ids[:, :-1]], axis=1)
-        decoder_mask = tf.concat([tf.ones_like(start), mask[:, :-1]], axis=1)
+        decoder_ids, decoder_mask = self.shifted_decoder_inputs(inputs["token_ids"],
+                                                                inputs["padding_mask"])
         return self.decode(self.encode(inputs["images"], training=training), decoder_ids,
                            decoder_mask, training=training)
 
@@ -103,22 +97,4 @@ class VitGpt2Model(keras.Model):
                 weights, embeddings, cache, index, decoder.num_heads,
                 decoder.layer_norm_epsilon, decoder.compute_dtype, cross=cross)
 
-        start = tf.fill([batch, 1], tf.cast(start_id, tf.int32))
-        first_logits, cache = forward(start, cache, 0)
-
-        def step(token_ids, cache, index):
-            logits, cache = forward(token_ids[:, None], cache, index)
-            return logits[:, 0], cache
-        return decode(step, first_logits[:, 0], cache, 1, config, seed=seed)
-
-    def get_config(self):
-        return {**super().get_config(), "decoder_start_token_id": self.decoder_start_token_id,
-                "encoder": keras.saving.serialize_keras_object(self.encoder),
-                "decoder": keras.saving.serialize_keras_object(self.decoder)}
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        encoder = keras.saving.deserialize_keras_object(config.pop("encoder"))
-        decoder = keras.saving.deserialize_keras_object(config.pop("decoder"))
-        return cls(encoder, decoder, **config)
+        return decode_from_start(forward, start_id, batch, cache, config, seed=seed)
