@@ -143,20 +143,21 @@ def _dense(x, kernel_bias, compute_dtype):
     return _product(x, stored, False, compute_dtype) + bias
 
 
-def _heads(x, num_heads):
+def split_heads(x, num_heads):
     """``[B, T, D]`` -> ``[B, heads, T, D / heads]``."""
     batch, length, hidden = tf.shape(x)[0], tf.shape(x)[1], x.shape[-1]
     return tf.transpose(tf.reshape(x, [batch, length, num_heads, hidden // num_heads]),
                         [0, 2, 1, 3])
 
 
-def _attend_grouped(query, keys, values):
+def attend_grouped(query, keys, values, scale=None, key_bias=None):
     """Cross-attention of ``query`` ``[N, heads, T, dim]`` over ``keys`` / ``values``
     ``[B, heads, S, dim]`` where ``N = B * R`` rows are ordered ``b * R + r`` (the decoding
     loop's repeated rows: beams or samples of image ``b``) -> ``[N, T, heads * dim]``.
 
     The ``R`` rows of an image attend to its keys in one product, so the keys are never
-    repeated or gathered per step."""
+    repeated or gathered per step. ``scale`` multiplies the scores (default
+    ``1 / sqrt(dim)``); ``key_bias`` ``[B, S]`` is added to them (e.g. -1e9 at padding)."""
     heads, dim = query.shape[1], query.shape[-1]
     rows, length = tf.shape(query)[0], tf.shape(query)[2]
     batch = tf.shape(keys)[0]
@@ -164,7 +165,12 @@ def _attend_grouped(query, keys, values):
     grouped = tf.reshape(query, [batch, repeats, heads, length, dim])
     grouped = tf.reshape(tf.transpose(grouped, [0, 2, 1, 3, 4]),
                          [batch, heads, repeats * length, dim])
-    scores = tf.matmul(grouped, keys, transpose_b=True) * (1.0 / math.sqrt(dim))
+    scale = 1.0 / math.sqrt(dim) if scale is None else scale
+    scores = tf.matmul(grouped, keys, transpose_b=True)
+    if scale != 1.0:
+        scores *= scale
+    if key_bias is not None:
+        scores += key_bias[:, None, None, :]
     attended = tf.matmul(tf.nn.softmax(scores, axis=-1), values)  # [B, heads, R*T, dim]
     attended = tf.reshape(attended, [batch, heads, repeats, length, dim])
     return tf.reshape(tf.transpose(attended, [0, 2, 3, 1, 4]), [rows, length, heads * dim])
@@ -177,8 +183,8 @@ def cross_keys_values(weights, encoder_states, num_heads, compute_dtype="float32
     reads them for ``B * R`` rows (beams or samples, ordered ``b * R + r``) as they are."""
     states = tf.cast(encoder_states, tf.float32)
     return tuple(
-        (_heads(_dense(states, block["cross_k"], compute_dtype), num_heads),
-         _heads(_dense(states, block["cross_v"], compute_dtype), num_heads))
+        (split_heads(_dense(states, block["cross_k"], compute_dtype), num_heads),
+         split_heads(_dense(states, block["cross_v"], compute_dtype), num_heads))
         if "cross_k" in block else None
         for block in weights["blocks"])
 
@@ -205,7 +211,7 @@ def _block(weights, x, cache, index, num_heads, epsilon, compute_dtype, cross=No
     if cross is not None:
         query = _dense(_layer_norm(x, weights["ln_cross"], epsilon), weights["cross_q"],
                        compute_dtype)
-        attended = _attend_grouped(_heads(query, num_heads), *cross)
+        attended = attend_grouped(split_heads(query, num_heads), *cross)
         x = x + _dense(attended, weights["cross_proj"], compute_dtype)
     h = _dense(_layer_norm(x, weights["ln_2"], epsilon), weights["c_fc"], compute_dtype)
     h = tf.nn.gelu(h, approximate=True)

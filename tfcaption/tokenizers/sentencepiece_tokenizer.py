@@ -1,6 +1,7 @@
 """A T5-style SentencePiece tokenizer (``spiece.model``) in the graph, with tensorflow-text:
 the ids of Hugging Face's ``T5Tokenizer`` (eos appended) and its
-``decode(..., skip_special_tokens=True)`` text (stripped), usable in ``tf.data`` and in a SavedModel."""
+``decode(..., skip_special_tokens=True)`` text (stripped), usable in ``tf.data`` and in a
+SavedModel."""
 
 import os
 
@@ -20,9 +21,8 @@ class SentencePieceTokenizer:
     def __init__(self, model: bytes, source="spiece.model"):
         self.model = bytes(model)
         self.source = str(source)
-        self._encoder = tf_text.SentencepieceTokenizer(model=self.model, add_eos=True)
-        self._decoder = tf_text.SentencepieceTokenizer(model=self.model)
-        ids = self._decoder.string_to_id(list(SPECIAL_PIECES)).numpy().tolist()
+        self._sentencepiece = tf_text.SentencepieceTokenizer(model=self.model, add_eos=True)
+        ids = self._sentencepiece.string_to_id(list(SPECIAL_PIECES)).numpy().tolist()
         self.pad_id, self.eos_id, self.unk_id = (int(i) for i in ids)
         if self.eos_id == self.unk_id:
             raise ValueError(f"{self.source}: the SentencePiece model has no '</s>' piece")
@@ -40,12 +40,12 @@ class SentencePieceTokenizer:
 
     @property
     def vocabulary_size(self) -> int:
-        return int(self._decoder.vocab_size())
+        return int(self._sentencepiece.vocab_size())
 
     def tokenize(self, texts):
         """Strings ``[B]`` (or one string) -> int32 ids ending with eos (ragged ``[B, None]``
         for a batch, ``[None]`` for one string)."""
-        return tf.cast(self._encoder.tokenize(texts), tf.int32)
+        return tf.cast(self._sentencepiece.tokenize(texts), tf.int32)
 
     def detokenize(self, token_ids):
         """Ids ``[B, T]`` (dense or ragged) -> strings ``[B]`` without the special tokens
@@ -55,7 +55,7 @@ class SentencePieceTokenizer:
             tf.RaggedTensor.from_tensor(tf.convert_to_tensor(token_ids, tf.int32))
         ids = tf.cast(ids, tf.int32)
         keep = tf.reduce_all(tf.not_equal(ids[..., None], list(self.special_ids)), axis=-1)
-        return tf.strings.strip(self._decoder.detokenize(tf.ragged.boolean_mask(ids, keep)))
+        return tf.strings.strip(self._sentencepiece.detokenize(tf.ragged.boolean_mask(ids, keep)))
 
     def save_to_directory(self, directory):
         """Writes ``spiece.model`` into ``directory``."""

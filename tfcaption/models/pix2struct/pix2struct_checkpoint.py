@@ -193,34 +193,3 @@ def load_pix2struct_checkpoint(path):
     model = build_model(encoder_config, decoder_config, tokens)
     plan_weights(model, state, weights_file).apply(model=model)
     return model, tokens
-
-
-def read_image_processor(path):
-    """``preprocessor_config.json`` -> ``{"max_patches", "patch_size"}``; what the patch op
-    cannot reproduce is a ``ValueError`` naming the file and key. A missing file gives the
-    processor's defaults (2048 patches of 16 x 16)."""
-    config_file = os.path.join(os.fspath(path), "preprocessor_config.json")
-    if not os.path.isfile(config_file):
-        return {"max_patches": 2048, "patch_size": 16}
-    hf = _read_json(config_file)
-    patch = hf.get("patch_size", {"height": 16, "width": 16})
-    problems = []
-    if not isinstance(patch, dict) or patch.get("height") != patch.get("width"):
-        problems.append(f"patch_size={patch!r} (square patches only)")
-    if not hf.get("do_normalize", True):
-        problems.append("do_normalize=false")
-    if hf.get("is_vqa"):
-        problems.append("is_vqa=true (question headers rendered onto the image)")
-    if problems:
-        raise ValueError(f"{config_file}: unsupported image processing: {'; '.join(problems)}")
-    return {"max_patches": int(hf.get("max_patches", 2048)), "patch_size": int(patch["height"])}
-
-
-def is_pix2struct_dir(path) -> bool:
-    """Whether ``path`` is a dir whose ``config.json`` says ``pix2struct``."""
-    config_file = os.path.join(os.fspath(path), "config.json")
-    try:
-        with open(config_file, encoding="utf-8") as f:
-            return json.load(f).get("model_type") == MODEL_TYPE
-    except (OSError, ValueError, AttributeError):
-        return False

@@ -5,12 +5,15 @@ Per block and token: fused query-key-value ``[D, 3D]`` and gate ``[D, 2F]`` prod
 ``[B, 2, heads, L, dim]`` self-attention cache written in place, the shared relative
 position bias read as one row of a table made once per call, and cross-attention over keys
 and values computed from the encoder states once per call (:func:`cross_keys_values`) and
-read by the ``R`` rows (beams or samples) of an image in one product, never repeated.
+read by the ``R`` rows (beams or samples) of an image in one product, never repeated
+(``gpt2_decoding.attend_grouped``, here unscaled and with the patch mask as a key bias).
 Attention scores are not scaled (T5), masked positions get -1e9 (as keras-hub's T5 layers).
 """
 
 import tensorflow as tf
 from keras import ops
+
+from tfcaption.backbones.gpt2_decoding import attend_grouped, split_heads
 
 MASKED = -1e9
 
@@ -63,34 +66,12 @@ def _matmul(x, kernel):
     return tf.reshape(rows, tf.concat([tf.shape(x)[:-1], [kernel.shape[-1]]], 0))
 
 
-def _heads(x, num_heads):
-    """``[B, T, H * d]`` -> ``[B, H, T, d]``."""
-    batch, length, width = tf.shape(x)[0], tf.shape(x)[1], x.shape[-1]
-    return tf.transpose(tf.reshape(x, [batch, length, num_heads, width // num_heads]),
-                        [0, 2, 1, 3])
-
-
 def cross_keys_values(weights, encoder_states, num_heads):
     """Each block's cross-attention ``(keys, values)`` ``[B, heads, S, dim]``, once per call."""
     states = tf.cast(encoder_states, tf.float32)
-    return tuple((_heads(_matmul(states, block["cross_k"]), num_heads),
-                  _heads(_matmul(states, block["cross_v"]), num_heads))
+    return tuple((split_heads(_matmul(states, block["cross_k"]), num_heads),
+                  split_heads(_matmul(states, block["cross_v"]), num_heads))
                  for block in weights["blocks"])
-
-
-def _grouped_cross_attention(query, keys, values, key_bias):
-    """``query`` ``[N, heads, T, d]`` (rows ``b * R + r``) over an image's ``keys`` /
-    ``values`` ``[B, heads, S, d]`` with ``key_bias`` ``[B, S]`` -> ``[N, T, heads * d]``."""
-    heads, dim = query.shape[1], query.shape[-1]
-    rows, length, batch = tf.shape(query)[0], tf.shape(query)[2], tf.shape(keys)[0]
-    repeats = rows // batch
-    grouped = tf.reshape(query, [batch, repeats, heads, length, dim])
-    grouped = tf.reshape(tf.transpose(grouped, [0, 2, 1, 3, 4]),
-                         [batch, heads, repeats * length, dim])
-    scores = tf.matmul(grouped, keys, transpose_b=True) + key_bias[:, None, None, :]
-    attended = tf.matmul(tf.nn.softmax(scores, axis=-1), values)
-    attended = tf.reshape(attended, [batch, heads, repeats, length, dim])
-    return tf.reshape(tf.transpose(attended, [0, 2, 3, 1, 4]), [rows, length, heads * dim])
 
 
 def cached_forward(weights, token_ids, cache, index, bias_table, cross, encoder_key_bias,
@@ -124,9 +105,9 @@ def cached_forward(weights, token_ids, cache, index, bias_table, cross, encoder_
         attended = tf.matmul(tf.nn.softmax(scores, axis=-1), block_cache[:, 1])
         attended = tf.reshape(tf.transpose(attended, [0, 2, 1, 3]), [batch, length, hidden])
         x = x + _matmul(attended, block["self_out"])
-        query = _heads(_matmul(_rms_norm(x, block["ln_cross"], epsilon), block["cross_q"]),
-                       num_heads)
-        attended = _grouped_cross_attention(query, keys, values, encoder_key_bias)
+        query = _matmul(_rms_norm(x, block["ln_cross"], epsilon), block["cross_q"])
+        attended = attend_grouped(split_heads(query, num_heads), keys, values, scale=1.0,
+                                  key_bias=encoder_key_bias)
         x = x + _matmul(attended, block["cross_out"])
         gate_in = _matmul(_rms_norm(x, block["ln_ff"], epsilon), block["wi"])
         activated, linear = tf.split(gate_in, 2, axis=-1)
