@@ -59,34 +59,29 @@ def summary(description, checkpoint, out, clip=None) -> str:
             f"{clip or 'none (takes CLIP embeddings)'} -> {out}")
 
 
-def convert_vit_gpt2(checkpoint, out) -> str:
-    """A VisionEncoderDecoder dir -> a ``vit_gpt2`` model dir; returns the summary line."""
-    from tfcaption.models.vit_gpt2.vit_gpt2_checkpoint import convert_vision_encoder_decoder
-    from tfcaption.models.vit_gpt2.vit_gpt2_dir import save_vit_gpt2
+def convert_released(checkpoint, out) -> str:
+    """A Hugging Face captioner dir (a registered family's ``checkpoints``) -> its model
+    dir; returns the summary line."""
+    from tfcaption.models.families import checkpoint_type, family_of_checkpoint
 
+    kind = checkpoint_type(checkpoint)
     try:
-        captioner = convert_vision_encoder_decoder(checkpoint)
+        family = family_of_checkpoint(kind, f"{checkpoint}/config.json")
+        captioner = family.convert(kind, checkpoint)
     except (ValueError, FileNotFoundError) as error:
         raise SystemExit(f"error: {error}") from None
-    saved = save_vit_gpt2(captioner, out, {"converted_from": os.path.basename(
+    saved = family.save(captioner, out, {"converted_from": os.path.basename(
         os.path.normpath(checkpoint))})
-    model, tokens = captioner.model, captioner.tokens
-    vit, gpt = model.encoder, model.decoder
-    return (f"converted {checkpoint}: ViT {vit.num_layers} layers x {vit.hidden_dim} "
-            f"({model.image_shape[0]} px, patch {model.patch_size[0]}), GPT-2 with cross-attention "
-            f"{gpt.num_layers} layers x {gpt.hidden_dim} (vocabulary {gpt.vocabulary_size}), "
-            f"enc_to_dec_proj {'yes' if model.projection is not None else 'no'}, start "
-            f"token {tokens.decoder_start}, eos {tokens.eos}, image preprocessing "
-            f"{captioner.preprocessor.get_config()} -> {saved}")
+    return f"converted {checkpoint}: {captioner.describe()} -> {saved}"
 
 
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    from tfcaption.models.vit_gpt2.vit_gpt2_checkpoint import is_vision_encoder_decoder_dir
+    from tfcaption.models.families import checkpoint_type
 
-    if is_vision_encoder_decoder_dir(FLAGS.checkpoint):
-        print(convert_vit_gpt2(FLAGS.checkpoint, FLAGS.out))
+    if os.path.isdir(FLAGS.checkpoint) and checkpoint_type(FLAGS.checkpoint) is not None:
+        print(convert_released(FLAGS.checkpoint, FLAGS.out))
         return
     if not FLAGS.gpt2:
         raise app.UsageError("--gpt2 (GPT-2's vocab.json and merges.txt) is required to "

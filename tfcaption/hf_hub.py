@@ -18,6 +18,7 @@ WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 FILES = {
     "vision-encoder-decoder": ("config.json", "preprocessor_config.json", "vocab.json",
                                "merges.txt"),
+    "pix2struct": ("config.json", "preprocessor_config.json", "spiece.model"),
     "gpt2": ("config.json", "vocab.json", "merges.txt"),
     "roberta": ("config.json", "vocab.json", "merges.txt"),
     "clip": ("config.json", "vocab.json", "merges.txt"),
@@ -119,11 +120,8 @@ def captioner_dir(spec) -> str:
     if os.path.isfile(os.path.join(out, "config.json")):
         return out  # converted before (model dirs are written atomically)
     snapshot, model_type, _ = checkpoint_dir(spec)
-    if model_type != "vision-encoder-decoder":
-        raise ValueError(f"{spec}: a {model_type!r} checkpoint is not a captioner tfcaption "
-                         f"converts (vision-encoder-decoder: ViT-GPT2)")
-    from tfcaption.models.vit_gpt2.vit_gpt2_checkpoint import convert_vision_encoder_decoder
-    from tfcaption.models.vit_gpt2.vit_gpt2_dir import save_vit_gpt2
+    from tfcaption.models.families import family_of_checkpoint
 
-    captioner = convert_vision_encoder_decoder(snapshot, jit_compile=False)
-    return save_vit_gpt2(captioner, out, {"converted_from": spec})
+    family = family_of_checkpoint(model_type, spec)
+    captioner = family.convert(model_type, snapshot, jit_compile=False)
+    return family.save(captioner, out, {"converted_from": spec})

@@ -45,3 +45,42 @@ def hf_patches(images, max_patches):
     out = Pix2StructImageProcessorPil()(images=[Image.fromarray(x) for x in images],
                                         max_patches=max_patches, return_tensors="np")
     return out["flattened_patches"], out["attention_mask"]
+
+
+def make_tiny_hf_pix2struct(out_dir, shapes_dir, seed=1, max_patches=24):
+    """A tiny random-weight Pix2Struct dir in the released layout (config, weights,
+    preprocessor_config.json, spiece.model trained on the shapes captions); returns it."""
+    import json
+    import os
+
+    from tfcaption.data.captions_file import read_captions_jsonl
+    from tfcaption.tokenizers.sentencepiece_tokenizer import SentencePieceTokenizer
+    from tfcaption.tokenizers.sentencepiece_trainer import train_sentencepiece
+
+    records = read_captions_jsonl(os.path.join(shapes_dir, "captions.jsonl"), "train")
+    train_sentencepiece([c for r in records for c in r["captions"]], out_dir, vocab_size=80)
+    vocab = SentencePieceTokenizer.load(out_dir).vocabulary_size
+    make_checkpoint(out_dir, seed=seed, vocab_size=vocab)
+    with open(os.path.join(out_dir, "preprocessor_config.json"), "w") as f:
+        json.dump({"image_processor_type": "Pix2StructImageProcessor", "do_normalize": True,
+                   "do_convert_rgb": True, "max_patches": max_patches,
+                   "patch_size": {"height": 16, "width": 16}, "is_vqa": False}, f)
+    return out_dir
+
+
+def make_tiny_pix2struct_dir(out_dir, shapes_dir, seed=1):
+    """:func:`make_tiny_hf_pix2struct` converted by ``python -m tfcaption.convert``;
+    returns the model dir."""
+    import subprocess
+    import sys
+
+    from tiny_captioner import ROOT
+
+    hf_dir = make_tiny_hf_pix2struct(out_dir + "_hf", shapes_dir, seed)
+    done = subprocess.run([sys.executable, "-m", "tfcaption.convert", f"--checkpoint={hf_dir}",
+                           f"--out={out_dir}"], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.startswith(f"converted {hf_dir}: Pix2Struct encoder 2 layers x 32"), \
+        done.stdout
+    return out_dir

@@ -14,7 +14,7 @@ from safetensors.numpy import load_file, save_file
 from tfcaption.backbones.checkpoint_mismatch_error import CheckpointMismatchError
 from tfcaption.models.pix2struct.pix2struct_checkpoint import (SpecialTokens,
                                                                load_pix2struct_checkpoint)
-from tfcaption.models.pix2struct.pix2struct_patches import flattened_patches
+from tfcaption.data.pix2struct_patches import flattened_patches
 
 MAX_PATCHES = 24
 SIZES = [(40, 90), (120, 30), (50, 50), (7, 200), (64, 48), (33, 61)]

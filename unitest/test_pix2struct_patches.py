@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 from pix2struct_checkpoint import photo_like
 
-from tfcaption.models.pix2struct import pix2struct_patches as pp
+from tfcaption.data import pix2struct_patches as pp
 
 # (height, width, max_patches): tall, wide, tiny, square, more pixels than max_patches allow,
 # fewer (upscaled), a one-pixel-high strip

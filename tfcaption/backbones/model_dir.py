@@ -31,7 +31,7 @@ import keras
 from tfcaption.file_io import current_umask, read_json
 from tfcaption.kill_point import kill_point
 from tfcaption.backbones.loaded_backbone import LoadedBackbone
-from tfcaption.data.image_preprocessor import ImagePreprocessor
+from tfcaption.data.image_preprocessor import preprocessor_from_config
 from tfcaption.backbones.weights_integrity import (FILES_KEY, load_weights, record_files,
                                                  verify_files)
 
@@ -153,7 +153,7 @@ def load_model_dir(path, expected_types=None, expected_class=None):
     try:
         model = keras.saving.deserialize_keras_object(payload["keras"])
         preprocessor = payload["preprocessor"]
-        preprocessor = ImagePreprocessor.from_config(preprocessor) if preprocessor else None
+        preprocessor = preprocessor_from_config(preprocessor) if preprocessor else None
     except (ValueError, TypeError, KeyError, AttributeError, ImportError) as error:
         raise ValueError(f"{config_path}: cannot build the model it describes "
                          f"({type(error).__name__}: {error})") from None

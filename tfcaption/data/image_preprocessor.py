@@ -55,3 +55,14 @@ class ImagePreprocessor:
     @classmethod
     def from_config(cls, config: dict) -> "ImagePreprocessor":
         return cls(**config)
+
+
+def preprocessor_from_config(config: dict):
+    """A model dir's ``preprocessor`` entry -> its preprocessing: an
+    :class:`ImagePreprocessor`, or a
+    :class:`~tfcaption.data.patch_preprocessor.PatchPreprocessor` (policy ``"patches"``)."""
+    from tfcaption.data.patch_preprocessor import POLICY, PatchPreprocessor
+
+    if config.get("policy") == POLICY:
+        return PatchPreprocessor.from_config(config)
+    return ImagePreprocessor.from_config(config)

@@ -29,6 +29,10 @@ class CaptionerFamily:
       saver: ``"module:function"``, ``(captioner, out_dir) -> out_dir``.
       serving_module: ``"module:Class"``, ``(captioner, decoding, jit_compile=...,
         **overrides)`` -> a ``tf.Module`` with ``serving_signature()`` for export.
+      checkpoints: ``{Hugging Face config model_type: "module:function"}``, the released
+        checkpoint dirs the family converts (``python -m tfcaption.convert`` and ``hf:``
+        ids); each function is ``(checkpoint_dir, jit_compile=True) ->`` a captioner
+        whose ``describe()`` is one line on what was converted.
       cli_flags: optional ``"module"`` defining the family's own command-line flags for
         ``tfcaption.caption``; it has ``FLAG_NAMES`` and ``load_options(flag_values) ->
         dict`` of loader keyword arguments.
@@ -42,6 +46,7 @@ class CaptionerFamily:
     saver: str
     serving_module: str = ("tfcaption.serving.captioner_serving_module:"
                            "CaptionerServingModule")
+    checkpoints: Mapping[str, str] = dataclasses.field(default_factory=dict)
     cli_flags: Optional[str] = None
     description: str = ""
 
@@ -49,8 +54,17 @@ class CaptionerFamily:
         """Loads a model dir of this family -> its captioner."""
         return import_object(self.loader)(model_dir, **options)
 
-    def save(self, captioner, out_dir) -> str:
+    def save(self, captioner, out_dir, extra_config=None) -> str:
+        """Writes ``captioner`` as a model dir (``extra_config`` added to its config)."""
+        if extra_config:
+            return import_object(self.saver)(captioner, out_dir, extra_config)
         return import_object(self.saver)(captioner, out_dir)
+
+    def convert(self, checkpoint_type, checkpoint_dir, jit_compile=True):
+        """A released checkpoint dir (config ``model_type`` ``checkpoint_type``) -> its
+        captioner."""
+        return import_object(self.checkpoints[checkpoint_type])(checkpoint_dir,
+                                                                jit_compile=jit_compile)
 
     def trainer(self, model_type):
         """The trainer module for hparams ``model.type``."""

@@ -7,6 +7,8 @@ family is its folder plus one line in :data:`FAMILY_PACKAGES` (see
 """
 
 import importlib
+import json
+import os
 
 # One line per captioner family: the package whose __init__ defines FAMILY.
 FAMILY_PACKAGES = (
@@ -14,6 +16,7 @@ FAMILY_PACKAGES = (
     "tfcaption.models.wgan",
     "tfcaption.models.show_tell",
     "tfcaption.models.vit_gpt2",
+    "tfcaption.models.pix2struct",
 )
 # Trainers of backbones (not captioners): hparams model.type -> module with run/SETTINGS.
 BACKBONE_TRAINERS = {"clip": "tfcaption.models.clip.clip_training"}
@@ -49,6 +52,31 @@ def family_of_model_type(model_type, source="model dir"):
         if model_type in BACKBONE_TYPES else "an unknown model type"
     raise ValueError(f"{source} is not a captioner model dir: its {TYPE_KEY} is "
                      f"{model_type!r} ({kind}); captioner model types: {known}")
+
+
+def checkpoint_type(path):
+    """The ``model_type`` in a checkpoint dir's ``config.json`` (e.g.
+    ``"vision-encoder-decoder"``, ``"pix2struct"``), or None when ``path`` is not a dir
+    with a readable one."""
+    config_file = os.path.join(os.fspath(path), "config.json")
+    if not os.path.isfile(config_file):
+        return None
+    try:
+        with open(config_file, encoding="utf-8") as f:
+            return json.load(f).get("model_type")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def family_of_checkpoint(checkpoint_type, source="checkpoint"):
+    """The family converting released checkpoints whose ``config.json`` says
+    ``model_type: checkpoint_type``; ``ValueError`` naming ``source`` otherwise."""
+    for family in families():
+        if checkpoint_type in family.checkpoints:
+            return family
+    known = sorted(t for family in families() for t in family.checkpoints)
+    raise ValueError(f"{source}: a {checkpoint_type!r} checkpoint is not a captioner tfcaption "
+                     f"converts (config.json model_type: {', '.join(map(repr, known))})")
 
 
 def trainer_module(model_type, source="hparams"):

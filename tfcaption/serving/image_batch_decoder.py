@@ -26,16 +26,16 @@ class ImageBatchDecoder:
         self.num_parallel_calls = num_parallel_calls
 
     def __call__(self, image_bytes: tf.Tensor):
-        """-> ``(images float32 [N, S, S, 3], indices int32 [N])``: the ``N`` images that
-        decoded, in input order, and their positions in ``image_bytes``."""
+        """-> ``(images float32 [N, *preprocessor.output_shape], indices int32 [N])``: the
+        ``N`` images that decoded, in input order, and their positions in
+        ``image_bytes``."""
         image_bytes = tf.reshape(tf.convert_to_tensor(image_bytes, tf.string), [-1])
-        size = self.preprocessor.size
+        shape = list(self.preprocessor.output_shape)
         count = tf.shape(image_bytes)[0]
         indices = tf.range(count, dtype=tf.int32)
 
         def decode(index, data):
-            return index, tf.ensure_shape(self.preprocessor.from_bytes(data),
-                                          [size, size, 3])
+            return index, tf.ensure_shape(self.preprocessor.from_bytes(data), shape)
 
         decoded = (tf.data.Dataset.from_tensor_slices((indices, image_bytes))
                    .map(decode, num_parallel_calls=self.num_parallel_calls,
@@ -44,7 +44,7 @@ class ImageBatchDecoder:
         # one placeholder row (index -1) so the single batch exists even when every
         # image failed; it is dropped below
         placeholder = tf.data.Dataset.from_tensors(
-            (tf.constant(-1, tf.int32), tf.zeros([size, size, 3], tf.float32)))
+            (tf.constant(-1, tf.int32), tf.zeros(shape, tf.float32)))
         kept, images = (decoded.concatenate(placeholder)
                         .batch(tf.cast(count, tf.int64) + 1).get_single_element())
         return images[:-1], kept[:-1]

@@ -22,6 +22,7 @@ class SentencePieceTokenizer:
         self.model = bytes(model)
         self.source = str(source)
         self._sentencepiece = tf_text.SentencepieceTokenizer(model=self.model, add_eos=True)
+        self._without_eos = None
         ids = self._sentencepiece.string_to_id(list(SPECIAL_PIECES)).numpy().tolist()
         self.pad_id, self.eos_id, self.unk_id = (int(i) for i in ids)
         if self.eos_id == self.unk_id:
@@ -42,10 +43,19 @@ class SentencePieceTokenizer:
     def vocabulary_size(self) -> int:
         return int(self._sentencepiece.vocab_size())
 
-    def tokenize(self, texts):
-        """Strings ``[B]`` (or one string) -> int32 ids ending with eos (ragged ``[B, None]``
-        for a batch, ``[None]`` for one string)."""
-        return tf.cast(self._sentencepiece.tokenize(texts), tf.int32)
+    def tokenize(self, texts, add_eos=True):
+        """Strings ``[B]`` (or one string) -> int32 ids, ending with eos unless ``add_eos``
+        is False (ragged ``[B, None]`` for a batch, ``[None]`` for one string)."""
+        if add_eos:
+            return tf.cast(self._sentencepiece.tokenize(texts), tf.int32)
+        if self._without_eos is None:
+            self._without_eos = tf_text.SentencepieceTokenizer(model=self.model)
+        return tf.cast(self._without_eos.tokenize(texts), tf.int32)
+
+    def pieces(self):
+        """Every id's piece (``"▁a"``, ``"</s>"``, ...), as a list of str."""
+        ids = tf.range(self.vocabulary_size)
+        return [p.decode("utf-8") for p in self._sentencepiece.id_to_string(ids).numpy()]
 
     def detokenize(self, token_ids):
         """Ids ``[B, T]`` (dense or ragged) -> strings ``[B]`` without the special tokens

@@ -1,5 +1,7 @@
 """Keras callback that logs a few generated captions during training."""
 
+import os
+
 import keras
 
 
@@ -36,3 +38,15 @@ class SampleCaptions(keras.callbacks.Callback):
         for sample in self.samples:
             self.log(f"epoch {epoch + 1} sample {sample['image_id']}: {sample['caption']!r} "
                      f"(reference: {sample['reference']!r})")
+
+
+def sample_images(hparams, count):
+    """The first ``count`` images of ``data.val_split``: ``(paths, image_ids, references)``
+    for :class:`SampleCaptions`."""
+    from tfcaption.data.captions_file import CAPTIONS_FILE, read_captions_jsonl
+
+    data = hparams["data"]
+    records = read_captions_jsonl(os.path.join(data["dir"], CAPTIONS_FILE),
+                                  split=data["val_split"])[:count]
+    return ([os.path.join(data["dir"], r["image"]) for r in records],
+            [r["image_id"] for r in records], [r["captions"] for r in records])

@@ -11,6 +11,8 @@ FAMILY = CaptionerFamily(
     trainers={"vit_gpt2": "tfcaption.models.vit_gpt2.vit_gpt2_training"},
     loader="tfcaption.models.vit_gpt2.vit_gpt2_dir:load_vit_gpt2",
     saver="tfcaption.models.vit_gpt2.vit_gpt2_dir:save_vit_gpt2",
+    checkpoints={"vision-encoder-decoder":
+                 "tfcaption.models.vit_gpt2.vit_gpt2_checkpoint:convert_vision_encoder_decoder"},
     description="ViT encoder states read by GPT-2 through cross-attention "
                 "(Hugging Face VisionEncoderDecoder)",
 )

@@ -94,6 +94,17 @@ class VitGpt2Captioner(Captioner):
                                  tf.TensorSpec([2], tf.int32)])
         return self._functions[key]
 
+    def describe(self) -> str:
+        """One line on the architecture, special tokens and preprocessing."""
+        model, tokens = self.model, self.tokens
+        vit, gpt = model.encoder, model.decoder
+        return (f"ViT {vit.num_layers} layers x {vit.hidden_dim} ({model.image_shape[0]} px, "
+                f"patch {model.patch_size[0]}), GPT-2 with cross-attention {gpt.num_layers} "
+                f"layers x {gpt.hidden_dim} (vocabulary {gpt.vocabulary_size}), "
+                f"enc_to_dec_proj {'yes' if model.projection is not None else 'no'}, start "
+                f"token {tokens.decoder_start}, eos {tokens.eos}, image preprocessing "
+                f"{self.preprocessor.get_config()}")
+
     def detokenize(self, token_ids):
         """One generated sequence (list of ids) -> its text, without the trailing eos."""
         return gpt2_caption_text(self.tokenizer, token_ids, self.strip_token_ids)

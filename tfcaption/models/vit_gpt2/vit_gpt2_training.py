@@ -18,15 +18,12 @@ Steps:
    (``metrics.json``, ``predictions.jsonl``, ``metrics.md``).
 """
 
-import os
-
 import keras
 import tensorflow as tf
 from keras_hub.models import ViTBackbone
 
 from tfcaption.backbones.gpt2_cross_backbone import GPT2CrossBackbone
 from tfcaption.data.caption_pipeline import CaptionPipeline
-from tfcaption.data.captions_file import CAPTIONS_FILE, read_captions_jsonl
 from tfcaption.data.image_preprocessor import ImagePreprocessor
 from tfcaption.hparams import check_hparams
 from tfcaption.models.vit_gpt2.vit_gpt2_captioner import VitGpt2Captioner
@@ -39,7 +36,7 @@ from tfcaption.training.adamw import build_adamw
 from tfcaption.training.caption_lm_trainer import CaptionLmTrainer
 from tfcaption.training.caption_tokenizer import caption_tokenizer
 from tfcaption.training.resumable_fit import resumable_fit
-from tfcaption.training.sample_captions import SampleCaptions
+from tfcaption.training.sample_captions import SampleCaptions, sample_images
 from tfcaption.training.shared_settings import optimizer_steps
 from tfcaption.training.test_split_report import finish_captioner_run
 
@@ -94,14 +91,6 @@ def _inputs(batch):
             "padding_mask": batch["padding_mask"]}
 
 
-def _sample_images(hparams, count):
-    data = hparams["data"]
-    records = read_captions_jsonl(os.path.join(data["dir"], CAPTIONS_FILE),
-                                  split=data["val_split"])[:count]
-    return ([os.path.join(data["dir"], r["image"]) for r in records],
-            [r["image_id"] for r in records], [r["captions"] for r in records])
-
-
 def run(hparams, workdir, extra_callbacks=()):
     """Trains, evaluates and saves; returns the metrics (also in ``metrics.json``)."""
     hparams = check_hparams(hparams, SETTINGS)
@@ -124,7 +113,7 @@ def run(hparams, workdir, extra_callbacks=()):
              "token_ids": tf.zeros([2, length], tf.int32),  # backup can be restored
              "padding_mask": tf.ones([2, length], tf.bool)})
     trainer.optimizer.build(model.trainable_variables)
-    paths, ids, refs = _sample_images(hparams, train["num_samples"])
+    paths, ids, refs = sample_images(hparams, train["num_samples"])
     samples = SampleCaptions(lambda x: captioner.generate(x, "greedy"), paths, ids, refs,
                              every=train["sample_every"])
     history = resumable_fit(trainer, train_ds, workdir, train["epochs"], [samples],

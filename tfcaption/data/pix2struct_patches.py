@@ -110,5 +110,4 @@ def flattened_patches(image, max_patches=DEFAULT_MAX_PATCHES, patch_size=DEFAULT
     patches = tf.concat([ids, patches], axis=1)
     patches = tf.pad(patches, [[0, max_patches - rows * cols], [0, 0]])
     patches = tf.ensure_shape(patches, [max_patches, 2 + depth])
-    mask = tf.cast(tf.reduce_sum(patches, axis=-1) != 0, tf.float32)
-    return patches, mask
+    return patches, tf.cast(tf.reduce_sum(patches, axis=-1) != 0, tf.float32)
