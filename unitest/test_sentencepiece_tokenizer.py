@@ -66,3 +66,38 @@ def test_runs_in_tf_data_and_round_trips_through_a_dir(checkpoint_dir, tmp_path)
 def test_a_dir_without_spiece_model_is_named(tmp_path):
     with pytest.raises(FileNotFoundError, match="spiece.model"):
         SentencePieceTokenizer.load(tmp_path)
+
+
+def test_graph_detokenizer_in_core_ops_gives_the_same_text(checkpoint_dir):
+    """Random ids (specials, eos mid-sequence, lengths short of the row) -> the text of the
+    ids up to the first eos, special tokens dropped, as ``detokenize`` writes it."""
+    from tfcaption.serving.piece_graph_detokenizer import PieceGraphDetokenizer
+
+    ours = SentencePieceTokenizer.load(checkpoint_dir)
+    rng = np.random.default_rng(0)
+    ids = rng.integers(0, ours.vocabulary_size, (12, 10)).astype("int32")
+    ids[3, 4] = ours.eos_id
+    ids[5, :3] = ours.pad_id
+    lengths = rng.integers(0, 11, 12).astype("int32")
+    expected = []
+    for row, length in zip(ids.tolist(), lengths.tolist()):
+        row = row[:length]
+        row = row[:row.index(ours.eos_id)] if ours.eos_id in row else row
+        expected.append(ours.detokenize(tf.ragged.constant([row], tf.int32))[0].numpy())
+    got = PieceGraphDetokenizer(ours)(tf.constant(ids), tf.constant(lengths)).numpy()
+    assert got.tolist() == expected
+    assert any(len(t.split()) > 1 for t in expected)  # words are separated by spaces
+
+
+def test_tokenize_without_eos_and_a_trained_model(tmp_path):
+    from tfcaption.tokenizers.sentencepiece_trainer import train_sentencepiece
+
+    texts = ["a line chart in which accuracy rises", "a bar chart comparing four methods"] * 20
+    train_sentencepiece(texts, tmp_path, vocab_size=40)
+    ours = SentencePieceTokenizer.load(tmp_path)
+    assert (ours.pad_id, ours.eos_id, ours.unk_id) == (0, 1, 2)
+    with_eos = ours.tokenize(texts[:2]).to_list()
+    assert ours.tokenize(texts[:2], add_eos=False).to_list() == [r[:-1] for r in with_eos]
+    assert [t.decode() for t in ours.detokenize(ours.tokenize(texts[:2])).numpy()] == texts[:2]
+    with pytest.raises(ValueError, match="no text"):
+        train_sentencepiece(["", "  "], tmp_path / "empty")

@@ -22,7 +22,7 @@ class SentencePieceTokenizer:
         self.model = bytes(model)
         self.source = str(source)
         self._sentencepiece = tf_text.SentencepieceTokenizer(model=self.model, add_eos=True)
-        self._without_eos = None
+        self._without_eos = tf_text.SentencepieceTokenizer(model=self.model)
         ids = self._sentencepiece.string_to_id(list(SPECIAL_PIECES)).numpy().tolist()
         self.pad_id, self.eos_id, self.unk_id = (int(i) for i in ids)
         if self.eos_id == self.unk_id:
@@ -48,8 +48,6 @@ class SentencePieceTokenizer:
         is False (ragged ``[B, None]`` for a batch, ``[None]`` for one string)."""
         if add_eos:
             return tf.cast(self._sentencepiece.tokenize(texts), tf.int32)
-        if self._without_eos is None:
-            self._without_eos = tf_text.SentencepieceTokenizer(model=self.model)
         return tf.cast(self._without_eos.tokenize(texts), tf.int32)
 
     def pieces(self):
