@@ -6,7 +6,8 @@
 Captions the split's images in batches (with a progress bar), then writes
 
 - ``--out``: the metrics JSON (COCO metrics, CLIPScore / RefCLIPScore with ``--clip``,
-  diversity, the ``shapes`` scorer when records carry ``objects``, the settings, and
+  diversity, the ``shapes`` scorer when records carry ``objects``, the ``charts`` scorer
+  when they carry ``chart``, the settings, and
   the unreadable images, which are skipped and counted);
 - ``--predictions`` (default ``OUT`` with ``.json`` replaced by ``.predictions.jsonl``):
   one ``{"image_id", "caption", "references"}`` per captioned image;

@@ -1,6 +1,7 @@
-"""Normalises a raw dataset (or generates ``shapes``) into the common on-disk form.
+"""Normalises a raw dataset (or generates ``shapes`` or ``charts``) into the common on-disk form.
 
     python -m tfcaption.prepare --dataset=shapes --out_dir=data/shapes
+    python -m tfcaption.prepare --dataset=charts --out_dir=data/charts
     python -m tfcaption.prepare --dataset=coco --source_dir=/data/coco --out_dir=data/coco
 
 Output: ``OUT/images/...``, ``OUT/captions.jsonl`` and ``OUT/prepare_report.json``
@@ -14,23 +15,25 @@ import os
 
 from absl import app, flags
 
-DATASETS = ("shapes", "coco", "coco_tfds", "flickr8k", "scicap", "folder")
+DATASETS = ("shapes", "charts", "coco", "coco_tfds", "flickr8k", "scicap", "folder")
 
 FLAGS = flags.FLAGS
 flags.DEFINE_enum("dataset", None, DATASETS, "Which source to prepare.")
-flags.DEFINE_string("source_dir", None, "Raw dataset directory (not needed for shapes).")
+flags.DEFINE_string("source_dir", None, "Raw dataset directory (not needed for shapes or charts).")
 flags.DEFINE_string("out_dir", None, "Output directory for the common form.")
 flags.DEFINE_enum("image_mode", "copy", ("copy", "symlink", "hardlink"),
                   "How image files land under OUT/images (bytes sources are always written).")
 flags.DEFINE_enum("verify", "full", ("full", "header"),
                   "Decode every image fully, or only check headers (faster).")
-flags.DEFINE_integer("num_workers", 4, "Threads used for image checks.")
-# shapes
-flags.DEFINE_integer("num_train", 2000, "shapes: training images.")
-flags.DEFINE_integer("num_val", 250, "shapes: validation images.")
-flags.DEFINE_integer("num_test", 250, "shapes: test images.")
-flags.DEFINE_integer("image_size", 224, "shapes: image side in pixels.")
-flags.DEFINE_integer("seed", 0, "shapes: generation seed; folder: split seed.")
+flags.DEFINE_integer("num_workers", 4, "Threads used for image checks; charts: also the "
+                     "processes that render the images (at most one per CPU).")
+# shapes / charts
+flags.DEFINE_integer("num_train", 2000, "shapes/charts: training images.")
+flags.DEFINE_integer("num_val", 250, "shapes/charts: validation images.")
+flags.DEFINE_integer("num_test", 250, "shapes/charts: test images.")
+flags.DEFINE_integer("image_size", None, "shapes: image side in pixels (default 224); "
+                     "charts: image width in pixels, the height is 3/4 of it (default 160).")
+flags.DEFINE_integer("seed", 0, "shapes/charts: generation seed; folder: split seed.")
 # coco / coco_tfds
 flags.DEFINE_enum("coco_restval", "train", ("train", "val", "test", "drop"),
                   "coco: where Karpathy 'restval' images go.")
@@ -57,7 +60,14 @@ def source_records(dataset: str):
     if dataset == "shapes":
         from tfcaption.data import shapes
         return shapes.generate(FLAGS.num_train, FLAGS.num_val, FLAGS.num_test,
-                               FLAGS.image_size, FLAGS.seed)
+                               224 if FLAGS.image_size is None else FLAGS.image_size,
+                               FLAGS.seed)
+    if dataset == "charts":
+        from tfcaption.data import charts
+        size = charts.DEFAULT_IMAGE_SIZE if FLAGS.image_size is None else FLAGS.image_size
+        return charts.generate(FLAGS.num_train, FLAGS.num_val, FLAGS.num_test, size,
+                               FLAGS.seed,
+                               num_workers=max(1, min(FLAGS.num_workers, os.cpu_count() or 1)))
     if FLAGS.source_dir is None:
         raise app.UsageError(f"--source_dir is required for --dataset={dataset}")
     if not os.path.isdir(FLAGS.source_dir):
@@ -93,6 +103,9 @@ def main(argv):
     report = writer.write(source_records(FLAGS.dataset))
     if FLAGS.dataset == "shapes":
         from tfcaption.data.shapes_summary import summarize
+        print(summarize(FLAGS.out_dir))
+    elif FLAGS.dataset == "charts" and report.total_kept:
+        from tfcaption.data.charts_summary import summarize
         print(summarize(FLAGS.out_dir))
     print(f"wrote {os.path.join(FLAGS.out_dir, 'captions.jsonl')} "
           f"and {os.path.join(FLAGS.out_dir, 'prepare_report.json')}")

@@ -9,7 +9,9 @@ cannot be read is skipped and counted), then computes, from the same predictions
 - ``diversity``: :func:`diversity_metrics` (novelty against the training split's
   captions) next to the same statistics of the references (each image's first
   reference, as many captions as predictions), keys prefixed ``reference_``;
-- ``shapes``: the ``shapes`` scorer, when every record carries ``objects``.
+- ``shapes``: the ``shapes`` scorer, when every record carries ``objects``;
+- ``charts``: the ``charts`` scorer, when every record carries ``chart``
+  (:func:`dataset_scores`).
 
 The ``evaluate`` command and the end of ClipCap training both use it, and write the
 result with :func:`tfcaption.evaluation.evaluation_report.write_evaluation`.
@@ -28,6 +30,22 @@ from tfcaption.evaluation.unavailable import mark_unavailable
 from tfcaption.models.caption_files import caption_files
 
 CLIP_SCORE_KEYS = ("CLIPScore", "RefCLIPScore")
+
+
+def dataset_scores(predictions, records) -> dict:
+    """The built-in datasets' scorers that apply to ``records``: ``{"shapes": ...}`` when
+    every record carries ``objects``, ``{"charts": ...}`` when every record carries
+    ``chart``; ``{}`` for other datasets. ``predictions`` maps image_id to a caption."""
+    scores = {}
+    if all("objects" in r for r in records):
+        from tfcaption.data.shapes_scorer import score_dataset
+
+        scores["shapes"] = score_dataset(predictions, records)
+    if all("chart" in r for r in records):
+        from tfcaption.data.charts_scorer import score_dataset
+
+        scores["charts"] = score_dataset(predictions, records)
+    return scores
 
 
 def _split_records(data_dir, split, max_images):
@@ -98,8 +116,8 @@ def evaluate_captioner(captioner, data_dir, split: str = "test", decoding="greed
 
     Returns an :class:`EvaluationResult` whose ``metrics`` are ``{"num_images" (captioned),
     "num_unreadable", "unreadable_images", "coco", "clip_score", "diversity", ["shapes"],
-    "settings"}``. Unreadable images are skipped and listed, not fatal; a ``ValueError``
-    is raised when the split is empty or none of its images can be read.
+    ["charts"], "settings"}``. Unreadable images are skipped and listed, not fatal; a
+    ``ValueError`` is raised when the split is empty or none of its images can be read.
     """
     config = captioner.decoding_config(decoding, **overrides)
     if config.num_return_sequences != 1:
@@ -142,10 +160,7 @@ def evaluate_captioner(captioner, data_dir, split: str = "test", decoding="greed
         mark_unavailable(diversity, "novel_fraction", reason)
     diversity.update(reference_diversity(references, mode="first"))
     metrics["diversity"] = diversity
-    if all("objects" in r for r in records):
-        from tfcaption.data.shapes_scorer import score_dataset
-
-        metrics["shapes"] = score_dataset(predictions, records)
+    metrics.update(dataset_scores(predictions, records))
     metrics["settings"] = {"data_dir": os.fspath(data_dir), "split": split,
                            "num_records": len(records), "max_images": max_images,
                            "batch_size": int(batch_size), "seed": int(seed),

@@ -15,7 +15,7 @@ from tfcaption.kill_point import kill_point
 SECTION_TITLES = {"coco": "COCO caption metrics", "clip_score": "CLIPScore",
                   "diversity": "Diversity (predictions; reference_*: each image's first "
                                "reference)",
-                  "shapes": "shapes scorer"}
+                  "shapes": "shapes scorer", "charts": "charts scorer"}
 MAX_LISTED_UNREADABLE = 20
 
 
@@ -25,8 +25,9 @@ def _is_scalar(value) -> bool:
 
 def evaluation_markdown(metrics: Mapping) -> str:
     """A markdown report of evaluation metrics: the top-level numbers, then one table
-    per section (``coco``, ``clip_score``, ``diversity``, ``shapes``, any other flat
-    dict), then the unreadable images (the first :data:`MAX_LISTED_UNREADABLE`).
+    per section (``coco``, ``clip_score``, ``diversity``, ``shapes``, ``charts``, any
+    other flat dict), then the unreadable images (the first
+    :data:`MAX_LISTED_UNREADABLE`).
     Unavailable metrics show ``n/a`` with their reason as a footnote."""
     parts = []
     settings = metrics.get("settings") or {}
