@@ -24,8 +24,9 @@ ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
 
 
 # README sections whose commands their own modules run: test_serve_readme.py (and
-# test_serve_load_bench.py), test_vit_gpt2_readme.py (its training command runs here).
-OWN_MODULES = ("Web demo", "ViT-GPT2")
+# test_serve_load_bench.py), test_vit_gpt2_readme.py (its training command runs here),
+# test_pix2struct_readme.py.
+OWN_MODULES = ("Web demo", "ViT-GPT2", "Pix2Struct")
 
 
 def blocks(lang):
