@@ -1,20 +1,16 @@
 """Pix2Struct with what it needs to caption: the patch preprocessing, the SentencePiece
 tokenizer and the special tokens."""
 
-import dataclasses
-
 import tensorflow as tf
 
-from tfcaption.backbones.loaded_backbone import LoadedBackbone
 from tfcaption.data.patch_preprocessor import patch_mask
-from tfcaption.decoding.decoding_config import names_max_length
-from tfcaption.models.captioner import Captioner
+from tfcaption.models.encoder_decoder_captioner import EncoderDecoderCaptioner
 from tfcaption.serving.piece_graph_detokenizer import PieceGraphDetokenizer
 
 DEFAULT_MAX_LENGTH = 32
 
 
-class Pix2StructCaptioner(Captioner):
+class Pix2StructCaptioner(EncoderDecoderCaptioner):
     """Captions images with a :class:`~tfcaption.models.pix2struct.pix2struct_model.
     Pix2StructModel`.
 
@@ -36,26 +32,15 @@ class Pix2StructCaptioner(Captioner):
 
     model_type = "pix2struct"
     feature_name = "flattened patches"
+    encoder_type = "pix2struct_vision"
 
     def __init__(self, model, tokenizer, tokens, preprocessor, max_length=DEFAULT_MAX_LENGTH,
                  jit_compile=True):
-        encoder = LoadedBackbone(model=model.encoder, model_type="pix2struct_vision",
-                                 preprocessor=preprocessor)
-        super().__init__(encoder, (tokens.eos,), jit_compile)
-        self.model = model
-        self.tokenizer = tokenizer
-        self.tokens = tokens
-        self.max_length = int(max_length)
-        self.provenance = {}  # e.g. {"converted_from": ...}, written back by the saver
-        self._functions = {}
+        super().__init__(model, tokenizer, tokens, preprocessor, max_length, jit_compile)
 
     @property
     def feature_shape(self) -> tuple:
         return tuple(self.preprocessor.output_shape)
-
-    @property
-    def feature_dim(self) -> int:
-        return self.feature_shape[-1]
 
     def image_feature_function(self, jit_compile=None):
         """Patches are the features (the encoder runs inside decoding): the identity."""
@@ -70,30 +55,13 @@ class Pix2StructCaptioner(Captioner):
                              fn_output_signature=tf.TensorSpec(self.feature_shape, tf.float32))
         return images
 
-    def fit_decoding_config(self, config, decoding, overrides):
-        """``max_length`` defaults to the model's."""
-        if not names_max_length(decoding, overrides):
-            config = dataclasses.replace(config, max_length=self.max_length)
-        return config
-
-    def decode_function(self, config, jit_compile):
-        key = (config, bool(jit_compile))
-        if key not in self._functions:
-            model, start = self.model, self.tokens.decoder_start
-
-            def run(patches, seed):
-                mask = patch_mask(patches)
-                states = model.encode(patches, mask)
-                return model.generate_ids(states, mask, start, config, seed=seed)
-
-            self._functions[key] = tf.function(
-                run, jit_compile=bool(jit_compile), reduce_retracing=True,
-                input_signature=[tf.TensorSpec([None, *self.feature_shape], tf.float32),
-                                 tf.TensorSpec([2], tf.int32)])
-        return self._functions[key]
+    def decode_features(self, features, seed, config):
+        mask = patch_mask(features)
+        states = self.model.encode(features, mask)
+        return self.model.generate_ids(states, mask, self.tokens.decoder_start, config,
+                                       seed=seed)
 
     def describe(self) -> str:
-        """One line on the architecture, special tokens and preprocessing."""
         encoder, decoder = self.model.encoder, self.model.decoder
         return (f"Pix2Struct encoder {encoder.num_layers} layers x {encoder.hidden_dim}, "
                 f"decoder {decoder.num_layers} layers x {decoder.hidden_dim} (vocabulary "
@@ -105,8 +73,8 @@ class Pix2StructCaptioner(Captioner):
         ids = [int(i) for i in token_ids]
         if self.tokens.eos in ids:
             ids = ids[:ids.index(self.tokens.eos)]
-        return self.tokenizer.detokenize(tf.ragged.constant([ids], tf.int32))[0].numpy() \
-            .decode("utf-8")
+        text = self.tokenizer.detokenize(tf.ragged.constant([ids], tf.int32))[0]
+        return text.numpy().decode("utf-8")
 
     def graph_detokenizer(self):
         return PieceGraphDetokenizer(self.tokenizer)

@@ -38,12 +38,9 @@ from tfcaption.tokenizers.sentencepiece_tokenizer import MODEL_FILE, SentencePie
 from tfcaption.tokenizers.sentencepiece_trainer import train_sentencepiece
 from tfcaption.training.adafactor import build_adafactor
 from tfcaption.training.adamw import build_adamw
-from tfcaption.training.caption_lm_trainer import CaptionLmTrainer
 from tfcaption.training.caption_tokenizer import training_captions
-from tfcaption.training.resumable_fit import resumable_fit
-from tfcaption.training.sample_captions import SampleCaptions, sample_images
+from tfcaption.training.fit_captioner import fit_captioner
 from tfcaption.training.shared_settings import optimizer_steps
-from tfcaption.training.test_split_report import finish_captioner_run
 
 
 def _tokenizer(hparams, workdir):
@@ -133,22 +130,13 @@ def run(hparams, workdir, extra_callbacks=()):
     captioner = (_from_checkpoint(hparams, train["jit_compile"])
                  if hparams["model"]["checkpoint"]
                  else _from_scratch(hparams, workdir, train["jit_compile"]))
-    model = captioner.model
-    trainer = CaptionLmTrainer(model)
     train_pipe = _pipeline(hparams, data["train_split"], captioner, True, data["pairing"])
     val_pipe = _pipeline(hparams, data["val_split"], captioner, False, "sample")
     train_ds = train_pipe.dataset(train["batch_size"]).map(_inputs)
     val_ds = val_pipe.dataset(train["batch_size"], drop_remainder=False).map(_inputs)
-    trainer.compile(optimizer=_optimizer(hparams), jit_compile=train["jit_compile"])
     length, shape = data["max_length"], captioner.feature_shape
-    trainer({"patches": tf.zeros([2, *shape]), "patch_mask": tf.ones([2, shape[0]]),
-             "token_ids": tf.zeros([2, length], tf.int32),  # built, so a backup can be
-             "padding_mask": tf.ones([2, length], tf.bool)})  # restored
-    trainer.optimizer.build(model.trainable_variables)
-    paths, ids, refs = sample_images(hparams, train["num_samples"])
-    samples = SampleCaptions(lambda x: captioner.generate(x, "greedy"), paths, ids, refs,
-                             every=train["sample_every"])
-    history = resumable_fit(trainer, train_ds, workdir, train["epochs"], [samples],
-                            extra_callbacks, validation_data=val_ds,
-                            verbose=train["verbose"], shuffle=False)  # the pipeline shuffles
-    return finish_captioner_run(captioner, save_pix2struct, history, hparams, workdir)
+    example = {"patches": tf.zeros([2, *shape]), "patch_mask": tf.ones([2, shape[0]]),
+               "token_ids": tf.zeros([2, length], tf.int32),
+               "padding_mask": tf.ones([2, length], tf.bool)}
+    return fit_captioner(captioner, hparams, workdir, train_ds, val_ds, _optimizer(hparams),
+                         example, save_pix2struct, extra_callbacks)

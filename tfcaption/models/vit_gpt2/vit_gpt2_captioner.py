@@ -1,12 +1,8 @@
 """ViT-GPT2 with what it needs to caption: GPT-2 tokenizer, special tokens, ViT preprocessing."""
 
-import dataclasses
-
 import tensorflow as tf
 
-from tfcaption.backbones.loaded_backbone import LoadedBackbone
-from tfcaption.decoding.decoding_config import names_max_length
-from tfcaption.models.captioner import Captioner
+from tfcaption.models.encoder_decoder_captioner import EncoderDecoderCaptioner
 from tfcaption.serving.graph_detokenizer import GraphDetokenizer
 from tfcaption.tokenizers.gpt2_captions import gpt2_caption_text
 
@@ -14,7 +10,7 @@ from tfcaption.tokenizers.gpt2_captions import gpt2_caption_text
 DEFAULT_MAX_LENGTH = 15
 
 
-class VitGpt2Captioner(Captioner):
+class VitGpt2Captioner(EncoderDecoderCaptioner):
     """Captions images with a :class:`~tfcaption.models.vit_gpt2.vit_gpt2_model.VitGpt2Model`.
 
     The image encoder is the model's own ViT (fine-tuned with the decoder, so it is saved
@@ -33,27 +29,16 @@ class VitGpt2Captioner(Captioner):
 
     model_type = "vit_gpt2"
     feature_name = "ViT encoder states"
+    encoder_type = "vit"
 
     def __init__(self, model, tokenizer, tokens, preprocessor, max_length=DEFAULT_MAX_LENGTH,
                  jit_compile=True):
-        encoder = LoadedBackbone(model=model.encoder, model_type="vit",
-                                 preprocessor=preprocessor)
-        super().__init__(encoder, (tokens.eos,), jit_compile)
-        self.model = model
-        self.tokenizer = tokenizer
-        self.tokens = tokens
+        super().__init__(model, tokenizer, tokens, preprocessor, max_length, jit_compile)
         self.strip_token_ids = (int(tokens.eos),)
-        self.max_length = int(max_length)
-        self.provenance = {}  # e.g. {"converted_from": ...}, written back by the saver
-        self._functions = {}
-
-    @property
-    def feature_dim(self) -> int:
-        return int(self.model.decoder.hidden_dim)
 
     @property
     def feature_shape(self) -> tuple:
-        return (self.model.num_encoder_states, self.feature_dim)
+        return (self.model.num_encoder_states, int(self.model.decoder.hidden_dim))
 
     def image_feature_function(self, jit_compile=None):
         """Preprocessed images -> encoder states (the ViT, then ``enc_to_dec_proj``)."""
@@ -68,34 +53,14 @@ class VitGpt2Captioner(Captioner):
         """Generated tokens that fit GPT-2's positions after the start token."""
         return int(self.model.decoder.max_sequence_length) - 1
 
-    def fit_decoding_config(self, config, decoding, overrides):
-        """``max_length`` defaults to the model's; more than GPT-2's positions allow is a
-        ``ValueError``."""
-        if not names_max_length(decoding, overrides):
-            config = dataclasses.replace(config, max_length=self.max_length)
-        if config.max_length > self.longest_caption():
-            raise ValueError(f"max_length {config.max_length} does not fit this model: its "
-                             f"GPT-2 has {self.model.decoder.max_sequence_length} positions, "
-                             f"one taken by the start token (at most "
-                             f"{self.longest_caption()})")
-        return config
+    def limit_reason(self) -> str:
+        return (f"its GPT-2 has {self.model.decoder.max_sequence_length} positions, one taken "
+                f"by the start token")
 
-    def decode_function(self, config, jit_compile):
-        key = (config, bool(jit_compile))
-        if key not in self._functions:
-            model, start = self.model, self.tokens.decoder_start
-
-            def run(features, seed):
-                return model.generate_ids(features, start, config, seed=seed)
-
-            self._functions[key] = tf.function(
-                run, jit_compile=bool(jit_compile), reduce_retracing=True,
-                input_signature=[tf.TensorSpec([None, *self.feature_shape], tf.float32),
-                                 tf.TensorSpec([2], tf.int32)])
-        return self._functions[key]
+    def decode_features(self, features, seed, config):
+        return self.model.generate_ids(features, self.tokens.decoder_start, config, seed=seed)
 
     def describe(self) -> str:
-        """One line on the architecture, special tokens and preprocessing."""
         model, tokens = self.model, self.tokens
         vit, gpt = model.encoder, model.decoder
         return (f"ViT {vit.num_layers} layers x {vit.hidden_dim} ({model.image_shape[0]} px, "

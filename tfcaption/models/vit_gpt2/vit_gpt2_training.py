@@ -33,12 +33,9 @@ from tfcaption.models.vit_gpt2.vit_gpt2_model import VitGpt2Model
 from tfcaption.models.vit_gpt2.vit_gpt2_settings import (  # noqa: F401  (the trainer contract)
     SETTINGS, check_data, validate)
 from tfcaption.training.adamw import build_adamw
-from tfcaption.training.caption_lm_trainer import CaptionLmTrainer
 from tfcaption.training.caption_tokenizer import caption_tokenizer
-from tfcaption.training.resumable_fit import resumable_fit
-from tfcaption.training.sample_captions import SampleCaptions, sample_images
+from tfcaption.training.fit_captioner import fit_captioner
 from tfcaption.training.shared_settings import optimizer_steps
-from tfcaption.training.test_split_report import finish_captioner_run
 
 
 def _from_scratch(hparams, workdir, jit_compile):
@@ -100,23 +97,14 @@ def run(hparams, workdir, extra_callbacks=()):
     checkpoint = hparams["model"]["checkpoint"]
     captioner = (_from_checkpoint(checkpoint, train["jit_compile"]) if checkpoint
                  else _from_scratch(hparams, workdir, train["jit_compile"]))
-    model = captioner.model
-    trainer = CaptionLmTrainer(model)
     train_pipe = _pipeline(hparams, data["train_split"], captioner, True, data["pairing"])
     val_pipe = _pipeline(hparams, data["val_split"], captioner, False, "sample")
     train_ds = train_pipe.dataset(train["batch_size"]).map(_inputs)
     val_ds = val_pipe.dataset(train["batch_size"], drop_remainder=False).map(_inputs)
-    trainer.compile(optimizer=build_adamw(train, optimizer_steps(hparams)),
-                    jit_compile=train["jit_compile"])
     length = data["max_length"]
-    trainer({"images": tf.zeros([2, *captioner.preprocessor.output_shape]),  # built, so a
-             "token_ids": tf.zeros([2, length], tf.int32),  # backup can be restored
-             "padding_mask": tf.ones([2, length], tf.bool)})
-    trainer.optimizer.build(model.trainable_variables)
-    paths, ids, refs = sample_images(hparams, train["num_samples"])
-    samples = SampleCaptions(lambda x: captioner.generate(x, "greedy"), paths, ids, refs,
-                             every=train["sample_every"])
-    history = resumable_fit(trainer, train_ds, workdir, train["epochs"], [samples],
-                            extra_callbacks, validation_data=val_ds,
-                            verbose=train["verbose"], shuffle=False)  # the pipeline shuffles
-    return finish_captioner_run(captioner, save_vit_gpt2, history, hparams, workdir)
+    example = {"images": tf.zeros([2, *captioner.preprocessor.output_shape]),
+               "token_ids": tf.zeros([2, length], tf.int32),
+               "padding_mask": tf.ones([2, length], tf.bool)}
+    return fit_captioner(captioner, hparams, workdir, train_ds, val_ds,
+                         build_adamw(train, optimizer_steps(hparams)), example, save_vit_gpt2,
+                         extra_callbacks)
