@@ -29,6 +29,11 @@ class Sizes:
     pipeline_images: int  # JPEGs through the data pipeline per call
     vit: dict  # ViTConfig (ViT-GPT2's encoder; its decoder is ``gpt2`` with cross-attention)
     vit_gpt2_label: str
+    pix2struct_vision: dict  # Pix2StructVisionConfig
+    pix2struct_text: dict  # Pix2StructTextConfig
+    pix2struct_max_patches: int  # patches per image (the processor's max_patches)
+    pix2struct_images: int  # figures (PNG, varied sizes) through the patch preprocessing
+    pix2struct_label: str
     prefix_length: int = 10
 
     def asdict(self):
@@ -52,7 +57,14 @@ REAL = Sizes(
     pipeline_images=256,
     vit=dict(image_size=224, patch_size=16, hidden_size=768, num_hidden_layers=12,
              num_attention_heads=12, intermediate_size=3072),
-    vit_gpt2_label="ViT-B/16 224 px + GPT-2 124M")
+    vit_gpt2_label="ViT-B/16 224 px + GPT-2 124M",
+    pix2struct_vision=dict(hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
+                           d_ff=2048, d_kv=64, patch_embed_hidden_size=768, seq_len=4096),
+    pix2struct_text=dict(vocab_size=50244, hidden_size=768, num_layers=12, num_heads=12,
+                         d_ff=2048, d_kv=64),
+    pix2struct_max_patches=2048,
+    pix2struct_images=32,
+    pix2struct_label="pix2struct-base, 2048 patches")
 
 SMOKE = Sizes(
     smoke=True,
@@ -71,7 +83,14 @@ SMOKE = Sizes(
     pipeline_images=64,
     vit=dict(image_size=32, patch_size=8, hidden_size=48, num_hidden_layers=2,
              num_attention_heads=4, intermediate_size=192),
-    vit_gpt2_label="tiny ViT (2 layers, 48 wide, patch 8) + tiny GPT-2")
+    vit_gpt2_label="tiny ViT (2 layers, 48 wide, patch 8) + tiny GPT-2",
+    pix2struct_vision=dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
+                           d_ff=128, d_kv=16, patch_embed_hidden_size=768, seq_len=4096),
+    pix2struct_text=dict(vocab_size=50244, hidden_size=64, num_layers=2, num_heads=4,
+                         d_ff=128, d_kv=16),
+    pix2struct_max_patches=64,
+    pix2struct_images=6,
+    pix2struct_label="tiny Pix2Struct (2 layers, 64 wide), 64 patches")
 
 
 def sizes_of(smoke):

@@ -296,15 +296,18 @@ def check_benchmark_result(result):
     assert {"clip_encode_b32", "greedy_b1", "greedy_b16", "greedy_b64", "beam5_b1", "beam5_b16",
             "official_b16", "greedy_b1_bfloat16", "greedy_b1_int8", "clipcap_train_step_b16",
             "cgtgan_step_b4", "vit_gpt2_greedy_b1", "vit_gpt2_greedy_b16",
-            "vit_gpt2_beam4_b16", "data_pipeline"} <= set(rows)
+            "vit_gpt2_beam4_b16", "pix2struct_preprocess", "pix2struct_greedy_b1",
+            "pix2struct_greedy_b8", "data_pipeline"} <= set(rows)
     for row in rows.values():
         for side in ("ours", "reference"):
             assert len(row[side]["runs_s"]) == runs and row[side]["first_call_s"] > 0, row
         assert row["ratio"] == row["ours"]["median_s"] / row["reference"]["median_s"]
     for name in ("greedy_b1", "greedy_b16", "greedy_b64", "beam5_b1", "beam5_b16",
                  "official_b16", "vit_gpt2_greedy_b1", "vit_gpt2_greedy_b16",
-                 "vit_gpt2_beam4_b16"):
+                 "vit_gpt2_beam4_b16", "pix2struct_greedy_b1", "pix2struct_greedy_b8"):
         assert rows[name]["checks"]["token agreement"] >= 0.95, rows[name]
+    patches = rows["pix2struct_preprocess"]["checks"]
+    assert float(patches["max abs diff (PNG)"]) < 1e-4, patches
     for mode in ("bfloat16", "int8"):  # rounded weights: near-ties of the random model flip
         checks = rows[f"greedy_b1_{mode}"]["checks"]
         assert checks["same ids as float32 (64 captions)"] >= 0.6, checks
