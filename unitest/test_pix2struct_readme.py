@@ -7,13 +7,10 @@ with the hub id served by a loopback stand-in for the hub."""
 import json
 import os
 import re
-import shlex
-import subprocess
-import sys
 
 import pytest
-from fake_hub import FakeHub
 from pix2struct_checkpoint import make_tiny_hf_pix2struct
+from readme_checkpoint_commands import check_convert_caption_and_hub, run_command
 from readme_sections import section_commands
 
 from tfcaption.backbones.model_dir import TYPE_KEY
@@ -30,13 +27,8 @@ SHIPPED = os.path.join(ROOT, "pretrained_models", "pix2struct_charts")
 CHART_TYPE_TARGET, TREND_TARGET = 0.9, 0.7
 
 
-def run(cmd, cwd, env=None):
-    argv = [sys.executable] + shlex.split(cmd)[1:]
-    done = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=1800,
-                          env={**{k: v for k, v in os.environ.items()
-                                  if k != "TF_CPP_MIN_LOG_LEVEL"}, **(env or {})})
-    assert done.returncode == 0, f"{cmd}\n{done.stderr[-3000:]}"
-    return done.stdout
+def run(cmd, cwd):
+    return run_command(cmd, cwd, timeout=1800)
 
 
 def recipe(cmd):
@@ -102,26 +94,9 @@ def test_shipped_charts_model_reaches_its_stated_scores(tmp_path):
 
 
 def test_convert_caption_and_hub_id_commands(charts_workdir, tmp_path):
-    convert, caption, hub_caption = [c for c in section_commands("Pix2Struct")
-                                     if "tfcaption.train" not in c
-                                     and "tfcaption.prepare" not in c]
-    checkpoint = re.search(r"--checkpoint=(\S+)", convert).group(1)
-    make_tiny_hf_pix2struct(str(tmp_path / checkpoint), str(charts_workdir / "data/charts"))
+    commands = [c for c in section_commands("Pix2Struct")
+                if "tfcaption.train" not in c and "tfcaption.prepare" not in c]
+    data = str(charts_workdir / "data/charts")
     os.symlink(charts_workdir / "data", tmp_path / "data")
-    printed = run(convert, tmp_path)
-    out = re.search(r"--out=(\S+)", convert).group(1)
-    assert printed.startswith(f"converted {checkpoint}: Pix2Struct encoder 2 layers x 32")
-    assert out in printed
-    image = shlex.split(caption)[-1]
-    path, text = run(caption, tmp_path).strip().split("\t")
-    model = load_captioner(str(tmp_path / out))
-    assert path == image
-    assert text == model.generate([str(tmp_path / image)], "beam", beam_size=4)[0]
-    repo = re.search(r"--model=hf:(\S+)", hub_caption).group(1)
-    files = {name: (tmp_path / checkpoint / name).read_bytes()
-             for name in os.listdir(tmp_path / checkpoint)}
-    with FakeHub({repo: files}) as hub:
-        line = run(hub_caption, tmp_path, {
-            "HF_ENDPOINT": hub.endpoint, "HF_HOME": str(tmp_path / "hf_home"),
-            "TFCAPTION_CACHE": str(tmp_path / "cache"), "HF_HUB_DISABLE_TELEMETRY": "1"})
-    assert line.strip() == f"{image}\t{model.generate([str(tmp_path / image)])[0]}"
+    check_convert_caption_and_hub(commands, lambda d: make_tiny_hf_pix2struct(d, data),
+                                  "Pix2Struct encoder 2 layers x 32", tmp_path)
