@@ -25,20 +25,23 @@ class EncoderDecoderCaptioner(Captioner):
       tokenizer: its tokenizer.
       tokens: its special tokens (``decoder_start``, ``eos``, ``pad``).
       preprocessor: the image preprocessing of a model dir.
-      max_length: default most generated tokens (eos included).
+      max_length: default most generated tokens (eos included; None: the class's
+        ``default_max_length``).
       jit_compile: compile decoding and image encoding with XLA.
     """
 
     encoder_type = None
+    default_max_length = None  # a subclass's default for max_length
 
-    def __init__(self, model, tokenizer, tokens, preprocessor, max_length, jit_compile=True):
+    def __init__(self, model, tokenizer, tokens, preprocessor, max_length=None,
+                 jit_compile=True):
         encoder = LoadedBackbone(model=model.encoder, model_type=self.encoder_type,
                                  preprocessor=preprocessor)
         super().__init__(encoder, (tokens.eos,), jit_compile)
         self.model = model
         self.tokenizer = tokenizer
         self.tokens = tokens
-        self.max_length = int(max_length)
+        self.max_length = int(self.default_max_length if max_length is None else max_length)
         self.provenance = {}  # e.g. {"converted_from": ...}, written back by the saver
         self._functions = {}
 

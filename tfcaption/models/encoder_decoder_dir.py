@@ -39,8 +39,7 @@ def load_encoder_decoder(path, captioner_class, model_class, tokens_class, load_
     tokens = tokens_class(decoder_start=int(config["decoder_start_token_id"]), eos=eos,
                           pad=int(config.get("pad_token_id", eos if default_pad is None
                                              else default_pad)))
-    kwargs = {"max_length": config["max_length"]} if "max_length" in config else {}
     captioner = captioner_class(model, tokenizer, tokens, preprocessor,
-                                jit_compile=jit_compile, **kwargs)
+                                max_length=config.get("max_length"), jit_compile=jit_compile)
     captioner.provenance = {k: config[k] for k in PROVENANCE_KEYS if k in config}
     return captioner

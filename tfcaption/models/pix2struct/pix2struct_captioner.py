@@ -33,10 +33,7 @@ class Pix2StructCaptioner(EncoderDecoderCaptioner):
     model_type = "pix2struct"
     feature_name = "flattened patches"
     encoder_type = "pix2struct_vision"
-
-    def __init__(self, model, tokenizer, tokens, preprocessor, max_length=DEFAULT_MAX_LENGTH,
-                 jit_compile=True):
-        super().__init__(model, tokenizer, tokens, preprocessor, max_length, jit_compile)
+    default_max_length = DEFAULT_MAX_LENGTH
 
     @property
     def feature_shape(self) -> tuple:

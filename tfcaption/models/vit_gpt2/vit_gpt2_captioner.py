@@ -30,11 +30,7 @@ class VitGpt2Captioner(EncoderDecoderCaptioner):
     model_type = "vit_gpt2"
     feature_name = "ViT encoder states"
     encoder_type = "vit"
-
-    def __init__(self, model, tokenizer, tokens, preprocessor, max_length=DEFAULT_MAX_LENGTH,
-                 jit_compile=True):
-        super().__init__(model, tokenizer, tokens, preprocessor, max_length, jit_compile)
-        self.strip_token_ids = (int(tokens.eos),)
+    default_max_length = DEFAULT_MAX_LENGTH
 
     @property
     def feature_shape(self) -> tuple:
@@ -72,8 +68,8 @@ class VitGpt2Captioner(EncoderDecoderCaptioner):
 
     def detokenize(self, token_ids):
         """One generated sequence (list of ids) -> its text, without the trailing eos."""
-        return gpt2_caption_text(self.tokenizer, token_ids, self.strip_token_ids)
+        return gpt2_caption_text(self.tokenizer, token_ids, self.stop_token_ids)
 
     def graph_detokenizer(self):
         return GraphDetokenizer(self.tokenizer.vocabulary, self.model.decoder.vocabulary_size,
-                                self.strip_token_ids)
+                                self.stop_token_ids)
