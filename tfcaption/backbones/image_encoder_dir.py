@@ -6,6 +6,10 @@ An encoder is named by a spec, as in hparams::
     {"type": "cnn", "name": "densenet201_pooled", "weights": "densenet201_notop.h5",
      "preprocessing": "unit"}
     {"type": "clip", "path": "pretrained_models/clip_shapes"}
+    {"type": "clip", "path": "pretrained_models/clip_shapes", "output": "grid"}
+
+(``"output": "grid"``: a CLIP ResNet tower's region grid before its attention pool,
+:func:`~tfcaption.backbones.clip_grid_encoder.clip_grid_encoder`)
 
 or by the path of a model dir written by :func:`save_image_encoder` (type ``cnn``,
 ``clip`` or ``clip_resnet``). :func:`image_features` maps preprocessed images to one
@@ -17,6 +21,7 @@ import os
 import keras
 import tensorflow as tf
 
+from tfcaption.backbones.clip_grid_encoder import clip_grid_encoder
 from tfcaption.backbones.clip_image_encoder import (LOADERS as CLIP_LOADERS,
                                                    load_clip_image_encoder,
                                                    save_clip_image_encoder)
@@ -26,6 +31,7 @@ from tfcaption.backbones.model_dir import (CONFIG_FILE, TYPE_KEY, load_model_dir
                                            read_model_dir_config, save_model_dir)
 
 SPEC_TYPES = ("cnn", "clip")
+CLIP_OUTPUTS = ("embedding", "grid")
 _CNN_KEYS = {"type", "name", "weights", "image_size", "preprocessing"}
 
 
@@ -37,11 +43,16 @@ def load_image_encoder(spec) -> LoadedBackbone:
         raise ValueError(f"image encoder spec {spec!r}: expected a model dir path or a dict "
                          f"with \"type\" one of {SPEC_TYPES}")
     if spec["type"] == "clip":
-        unknown = sorted(set(spec) - {"type", "path"})
+        unknown = sorted(set(spec) - {"type", "path", "output"})
         if unknown or "path" not in spec:
-            raise ValueError(f"image encoder spec {spec!r}: a \"clip\" encoder takes exactly "
-                             f"\"path\" (unknown keys: {unknown})")
-        return load_clip_image_encoder(spec["path"])
+            raise ValueError(f"image encoder spec {spec!r}: a \"clip\" encoder takes "
+                             f"\"path\" and optionally \"output\" (unknown keys: {unknown})")
+        output = spec.get("output", "embedding")
+        if output not in CLIP_OUTPUTS:
+            raise ValueError(f"image encoder spec {spec!r}: \"output\" must be one of "
+                             f"{CLIP_OUTPUTS}, got {output!r}")
+        loaded = load_clip_image_encoder(spec["path"])
+        return clip_grid_encoder(loaded) if output == "grid" else loaded
     unknown = sorted(set(spec) - _CNN_KEYS)
     if unknown or "name" not in spec:
         raise ValueError(f"image encoder spec {spec!r}: a \"cnn\" encoder takes \"name\" "

@@ -44,8 +44,12 @@ def caption_files(captioner, paths: Sequence[str], decoding="greedy", batch_size
             if len(readable) < len(batch):  # keep the batch shape: no recompilation
                 filler = tf.repeat(images[:1], len(batch) - len(readable), axis=0)
                 images = tf.concat([images, filler], axis=0)
-            out = captioner.generate(images, config, return_scores=True,
+            out = captioner.generate(images, config, return_ids=True, return_scores=True,
                                      batch_size=len(batch), seed=seed, start_index=start)
+            rows = len(readable)
+            captioner.after_caption_files(
+                [batch[i] for i in readable], images[:rows],
+                {key: value[:rows] for key, value in out.items()})
             for row, index in enumerate(readable):
                 captions = out["captions"][row]
                 captions = [captions] if isinstance(captions, str) else list(captions)

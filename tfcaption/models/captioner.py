@@ -83,6 +83,12 @@ class Captioner:
         with this captioner's ``jit_compile``)."""
         return self.decode_function(config, self.jit_compile)
 
+    def after_caption_files(self, paths, images, result) -> None:
+        """Called by :func:`~tfcaption.models.caption_files.caption_files` after each
+        batch of image files is captioned (``images`` preprocessed, ``result`` the
+        ``generate`` dict with ``token_ids``), e.g. to write attention maps; default:
+        nothing."""
+
     # --- shared ------------------------------------------------------------------------
     @property
     def preprocessor(self):

@@ -17,6 +17,7 @@ FAMILY_PACKAGES = (
     "tfcaption.models.show_tell",
     "tfcaption.models.vit_gpt2",
     "tfcaption.models.pix2struct",
+    "tfcaption.models.attend_gan",
 )
 # Trainers of backbones (not captioners): hparams model.type -> module with run/SETTINGS.
 BACKBONE_TRAINERS = {"clip": "tfcaption.models.clip.clip_training"}

@@ -69,7 +69,7 @@ class WordCaptioner(Captioner):
 
             self._functions[key] = tf.function(
                 run, jit_compile=bool(jit_compile), reduce_retracing=True,
-                input_signature=[tf.TensorSpec([None, self.feature_dim], tf.float32),
+                input_signature=[tf.TensorSpec([None, *self.feature_shape], tf.float32),
                                  tf.TensorSpec([2], tf.int32)])
         return self._functions[key]
 

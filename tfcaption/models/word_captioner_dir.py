@@ -27,13 +27,14 @@ def save_word_captioner(captioner, out_dir, extra_config=None) -> str:
         write_extra=lambda d: captioner.vocabulary.save(os.path.join(d, VOCABULARY_FILE)))
 
 
-def load_word_captioner(path, captioner_class, jit_compile=True):
-    """A model dir of ``captioner_class.model_type`` -> a ``captioner_class``; the error
-    names a missing vocabulary file."""
+def load_word_captioner(path, captioner_class, jit_compile=True, **options):
+    """A model dir of ``captioner_class.model_type`` -> a ``captioner_class`` (``options``
+    passed to its constructor); the error names a missing vocabulary file."""
     model, config, encoder = load_captioner_dir(path, captioner_class.model_type,
                                                 captioner_class.model_class)
     vocabulary_file = os.path.join(os.fspath(path), config.get("vocabulary", VOCABULARY_FILE))
     if not os.path.isfile(vocabulary_file):
         raise FileNotFoundError(f"{path}: the vocabulary file {vocabulary_file} is missing")
     return captioner_class(model, WordVocabulary.load(vocabulary_file), image_encoder=encoder,
-                           max_length=config.get("max_length", 20), jit_compile=jit_compile)
+                           max_length=config.get("max_length", 20), jit_compile=jit_compile,
+                           **options)

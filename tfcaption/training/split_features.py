@@ -18,11 +18,13 @@ def data_splits(data):
 
 
 def cache_split_features(encoder, data, features_dir, batch_size=64, verbose=1,
-                         jit_compile=False):
+                         jit_compile=False, feature_rank=1):
     """Caches the image features of ``encoder`` (a ``LoadedBackbone``: a CLIP image tower
     or a CNN, :func:`image_features`) for the train/val/test splits of ``data`` in
     ``features_dir`` (resumable, :class:`FeatureCache`); returns the size of the one
-    feature vector per image (other shapes are an error). The cache records
+    feature vector per image (other shapes are an error), or with ``feature_rank`` > 1
+    the shape of each image's features (e.g. a region grid ``[7, 7, 2048]``, rank 3).
+    The cache records
     :func:`encoder_name`, so every trainer using the same encoder can share it."""
     cache = FeatureCache(features_dir, image_features(encoder, jit_compile=jit_compile),
                          encoder.preprocessor, encoder_name=encoder_name(encoder),
@@ -32,10 +34,11 @@ def cache_split_features(encoder, data, features_dir, batch_size=64, verbose=1,
     kill_point("features_cached")
     with open(os.path.join(features_dir, META_FILE)) as f:
         shape = json.load(f)["feature_shape"]
-    if len(shape) != 1:
+    if len(shape) != feature_rank:
+        expected = "one feature vector" if feature_rank == 1 else f"rank-{feature_rank} features"
         raise ValueError(f"{features_dir}: cached features have shape {shape}, expected "
-                         f"one feature vector per image")
-    return int(shape[0])
+                         f"{expected} per image")
+    return int(shape[0]) if feature_rank == 1 else [int(d) for d in shape]
 
 
 def eval_features(data, split, features_dir, limit=None):
