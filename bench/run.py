@@ -40,7 +40,7 @@ sys.path.insert(0, BENCH)
 import harness  # noqa: E402
 
 BENCHMARKS = ("clip_encode", "clipcap_decode", "clipcap_train_step", "cgtgan_step",
-              "vit_gpt2_decode", "pix2struct", "data_pipeline")
+              "vit_gpt2_decode", "pix2struct", "data_pipeline", "attend_gan")
 PEAK = "matmul_peak"
 SMOKE_THREADS = 1  # tiny models gain nothing from more, and a smoke run often has neighbours
 

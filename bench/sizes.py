@@ -34,6 +34,8 @@ class Sizes:
     pix2struct_max_patches: int  # patches per image (the processor's max_patches)
     pix2struct_images: int  # figures (PNG, varied sizes) through the patch preprocessing
     pix2struct_label: str
+    attend_gan: dict  # AttentionLstmGenerator / CaptionDiscriminator widths (d_*: the latter)
+    attend_gan_label: str
     prefix_length: int = 10
 
     def asdict(self):
@@ -64,7 +66,11 @@ REAL = Sizes(
                          d_ff=2048, d_kv=64),
     pix2struct_max_patches=2048,
     pix2struct_images=32,
-    pix2struct_label="pix2struct-base, 2048 patches")
+    pix2struct_label="pix2struct-base, 2048 patches",
+    attend_gan=dict(feature_dim=2048, grid_shape=(7, 7), embedding_dim=768, hidden_dim=1024,
+                    attention_dim=512, d_embedding_dim=768, d_hidden_dim=1024, d_num_layers=2),
+    attend_gan_label="7×7×2048 regions, LSTM 1024, attention 512, embedding 768; "
+                     "D 2-layer BiGRU 1024, embedding 768")
 
 SMOKE = Sizes(
     smoke=True,
@@ -90,7 +96,10 @@ SMOKE = Sizes(
                          d_ff=128, d_kv=16),
     pix2struct_max_patches=64,
     pix2struct_images=6,
-    pix2struct_label="tiny Pix2Struct (2 layers, 64 wide), 64 patches")
+    pix2struct_label="tiny Pix2Struct (2 layers, 64 wide), 64 patches",
+    attend_gan=dict(feature_dim=32, grid_shape=(3, 3), embedding_dim=16, hidden_dim=24,
+                    attention_dim=8, d_embedding_dim=16, d_hidden_dim=16, d_num_layers=2),
+    attend_gan_label="tiny ATTEND-GAN (3×3×32 regions, LSTM 24; D 2-layer BiGRU 16)")
 
 
 def sizes_of(smoke):

@@ -174,3 +174,14 @@ def test_rollouts_do_not_depend_on_the_batch():
     changed = rollout_captions(generator, generator.initial_cache(other), tf.constant(tokens),
                                states["h"], states["c"], 4, seed).numpy()
     np.testing.assert_array_equal(changed[0], five[0])
+
+
+def test_gumbel_max_sampling_follows_the_softmax():
+    from tfcaption.models.attend_gan.mc_rollout import gumbel_max_sample
+
+    probs = np.array([0.5, 0.3, 0.15, 0.05], np.float32)
+    logits = tf.tile(tf.math.log(probs)[None, None], [4000, 2, 1])
+    drawn = gumbel_max_sample(logits, tf.constant([1, 2])).numpy()
+    assert drawn.shape == (4000, 2)
+    frequencies = np.bincount(drawn.ravel(), minlength=4) / drawn.size
+    np.testing.assert_allclose(frequencies, probs, atol=0.02)

@@ -11,7 +11,7 @@ import re
 import pytest
 from pix2struct_checkpoint import make_tiny_hf_pix2struct
 from readme_checkpoint_commands import check_convert_caption_and_hub, run_command
-from readme_sections import section_commands
+from readme_sections import section_command, section_commands, smoke_recipe
 
 from tfcaption.backbones.model_dir import TYPE_KEY
 from tfcaption.models.load_captioner import load_captioner
@@ -32,14 +32,11 @@ def run(cmd, cwd):
 
 
 def recipe(cmd):
-    if FULL_RECIPES:
-        return cmd
-    return cmd + "".join(flags for key, flags in SMOKE_FLAGS.items() if key in cmd)
+    return smoke_recipe(cmd, SMOKE_FLAGS)
 
 
 def _command(word):
-    found, = [c for c in section_commands("Pix2Struct") if word in c]
-    return found
+    return section_command("Pix2Struct", word)
 
 
 @pytest.fixture(scope="module")

@@ -297,7 +297,7 @@ def check_benchmark_result(result):
             "official_b16", "greedy_b1_bfloat16", "greedy_b1_int8", "clipcap_train_step_b16",
             "cgtgan_step_b4", "vit_gpt2_greedy_b1", "vit_gpt2_greedy_b16",
             "vit_gpt2_beam4_b16", "pix2struct_preprocess", "pix2struct_greedy_b1",
-            "pix2struct_greedy_b8", "data_pipeline"} <= set(rows)
+            "pix2struct_greedy_b8", "data_pipeline", "attend_gan_step_b16"} <= set(rows)
     for row in rows.values():
         for side in ("ours", "reference"):
             assert len(row[side]["runs_s"]) == runs and row[side]["first_call_s"] > 0, row
@@ -328,6 +328,14 @@ def check_benchmark_result(result):
         assert float(diff) <= 1e-3 * float(scale), (key, gan[key])
     texts_equal, texts = map(int, gan["greedy texts equal"].split("/"))
     assert texts_equal == texts
+    attend = rows["attend_gan_step_b16"]["checks"]
+    for key in ("teacher-forced logits max abs diff", "attention max abs diff",
+                "D logits (real captions) max abs diff", "D logits (rollout-like) max abs diff"):
+        diff, scale = re.fullmatch(r"(\S+) \(max \|ref\| (\S+)\)", attend[key]).groups()
+        assert float(diff) <= 1e-3 * max(float(scale), 1e-3), (key, attend[key])
+    l2_ours, l2_ref = map(float, attend["L2 ours/ref"].split()[0].split("/"))
+    assert abs(l2_ours - l2_ref) <= 1e-4 * abs(l2_ref), attend
+    assert attend["traces"] == "update 1, g_gradients 1", attend  # one compiled step
 
 
 def test_clip_training_command_reaches_the_retrieval_target(workdir):

@@ -77,6 +77,17 @@ class GanModel(keras.Model):
         this so the update follows the global mean."""
         return 1.0 / self.distribute_strategy.num_replicas_in_sync
 
+    @staticmethod
+    def caption_batch(data):
+        """A batch ``{"features", "token_ids" [B, T + 1], "padding_mask"}`` (``<start> w1 …
+        <end>`` then padding) -> ``(features float32, inputs [B, T], targets [B, T], target
+        mask bool [B, T])``: the generator reads ``inputs`` and predicts ``targets``."""
+        data, _, _ = keras.utils.unpack_x_y_sample_weight(data)
+        token_ids = tf.cast(data["token_ids"], tf.int32)
+        mask = tf.cast(data["padding_mask"], tf.bool)[:, 1:]
+        return (tf.cast(data["features"], tf.float32), token_ids[:, :-1], token_ids[:, 1:],
+                mask)
+
     def report(self, values):
         """Updates the trackers with ``{name: value}``; returns every tracker's result."""
         for name, value in values.items():

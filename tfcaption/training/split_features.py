@@ -5,7 +5,8 @@ import os
 
 import numpy as np
 
-from tfcaption.backbones.image_encoder_dir import encoder_name, image_features
+from tfcaption.backbones.image_encoder_dir import (encoder_name, image_features,
+                                                   load_image_encoder)
 from tfcaption.data.caption_pipeline import CaptionPipeline
 from tfcaption.data.feature_cache import FeatureCache
 from tfcaption.data.feature_reader import META_FILE
@@ -39,6 +40,18 @@ def cache_split_features(encoder, data, features_dir, batch_size=64, verbose=1,
         raise ValueError(f"{features_dir}: cached features have shape {shape}, expected "
                          f"{expected} per image")
     return int(shape[0]) if feature_rank == 1 else [int(d) for d in shape]
+
+
+def encode_splits(spec, data, workdir, verbose=1, feature_rank=1):
+    """A trainer's image encoder (``spec``: its ``model.image_encoder``) and the features of
+    its train/val/test splits cached in ``data.features_dir`` (default
+    ``workdir/features``; :func:`cache_split_features`): ``(encoder, features_dir, feature
+    size or shape)``."""
+    encoder = load_image_encoder(spec)
+    features_dir = data["features_dir"] or os.path.join(workdir, "features")
+    shape = cache_split_features(encoder, data, features_dir, verbose=verbose,
+                                 jit_compile=True, feature_rank=feature_rank)
+    return encoder, features_dir, shape
 
 
 def eval_features(data, split, features_dir, limit=None):

@@ -183,11 +183,7 @@ class AttendGanModel(GanModel):
 
     # --- the step --------------------------------------------------------------------------
     def train_step(self, data):
-        data, _, _ = keras.utils.unpack_x_y_sample_weight(data)
-        features = tf.cast(data["features"], tf.float32)
-        token_ids = tf.cast(data["token_ids"], tf.int32)
-        inputs, targets = token_ids[:, :-1], token_ids[:, 1:]
-        mask = tf.cast(data["padding_mask"], tf.bool)[:, 1:]
+        features, inputs, targets, mask = self.caption_batch(data)
         values = {}
         if self.mode != "discriminator":
             for _ in range(self.g_steps if self.mode == "adversarial" else 1):

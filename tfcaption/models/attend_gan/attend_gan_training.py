@@ -26,7 +26,6 @@ import os
 
 import keras
 
-from tfcaption.backbones.image_encoder_dir import load_image_encoder
 from tfcaption.data.caption_pipeline import CaptionPipeline
 from tfcaption.data.text_ops import clean_captions
 from tfcaption.hparams import check_hparams
@@ -43,7 +42,7 @@ from tfcaption.models.attend_gan.caption_quality_curve import (CaptionQualityCur
 from tfcaption.training.atomic_checkpoint import save_weights_atomically
 from tfcaption.training.resumable_fit import resumable_fit
 from tfcaption.training.sample_captions import SampleCaptions
-from tfcaption.training.split_features import cache_split_features, eval_features
+from tfcaption.training.split_features import encode_splits, eval_features
 from tfcaption.training.test_split_report import finish_captioner_run
 from tfcaption.training.training_vocabulary import training_vocabulary
 
@@ -134,10 +133,8 @@ def run(hparams, workdir, extra_callbacks=()):
     vocabulary = training_vocabulary(data, workdir, clean,
                                      max_size=settings["vocabulary_size"],
                                      min_count=settings["vocabulary_min_count"])
-    encoder = load_image_encoder(settings["image_encoder"])
-    features_dir = data["features_dir"] or os.path.join(workdir, "features")
-    grid = cache_split_features(encoder, data, features_dir, feature_rank=3,
-                                verbose=1 if train["verbose"] else 0, jit_compile=True)
+    encoder, features_dir, grid = encode_splits(settings["image_encoder"], data, workdir,
+                                                1 if train["verbose"] else 0, feature_rank=3)
     generator, discriminator = build_networks(hparams, vocabulary, grid)
     captioner = AttendGanCaptioner(generator, vocabulary, image_encoder=encoder,
                                    max_length=settings["max_length"],

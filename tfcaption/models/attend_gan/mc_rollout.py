@@ -29,7 +29,7 @@ def rollout_captions(generator, cache, tokens, states_h, states_c, mc_num, seed)
       states_h, states_c: ``[B, T, hidden]``: the generator's state after each input of
         the teacher-forced pass over ``<start>, y_1 .. y_{T-1}``.
       mc_num: rollouts per prefix.
-      seed: int32 ``[2]`` (stateless sampling; iteration ``s`` folds in ``s``).
+      seed: int32 ``[2]`` (stateless Gumbel-max sampling; iteration ``s`` folds in ``s``).
 
     Returns:
       int32 ``[B, mc_num, T - 1, T]``: for prefix ``t`` (row ``t - 1``), ``y_1 .. y_t``
@@ -59,10 +59,7 @@ def rollout_captions(generator, cache, tokens, states_h, states_c, mc_num, seed)
         h = tf.where(now[None, :, None], next_h, h)
         c = tf.where(now[None, :, None], next_c, c)
         logits, h, c = generator.grouped_step(token, h, c, cache)
-        flat = tf.reshape(tf.cast(logits, tf.float32), [-1, tf.shape(logits)[-1]])
-        drawn = tf.random.stateless_categorical(
-            flat, 1, tf.random.experimental.stateless_fold_in(seed, s), dtype=tf.int32)
-        token = tf.reshape(drawn, [batch, mc_num * lanes])
+        token = gumbel_max_sample(logits, tf.random.experimental.stateless_fold_in(seed, s))
         return s + 1, token, h, c, samples.write(s, token)
 
     _, _, _, _, samples = tf.while_loop(lambda s, *_: s < steps, body,
@@ -73,6 +70,16 @@ def rollout_captions(generator, cache, tokens, states_h, states_c, mc_num, seed)
     flat_index, from_prefix = completion_index(steps)
     completed = tf.gather(samples, tf.constant(flat_index), axis=2)  # [B, mc, T-1, T]
     return tf.where(tf.constant(from_prefix)[None, None], tokens[:, None, None, :], completed)
+
+
+def gumbel_max_sample(logits, seed):
+    """One token per row of ``logits`` ``[..., V]``, drawn from their softmax:
+    ``argmax(logits + Gumbel noise)`` (the noise of each row depends on its position only,
+    so a row's draw does not depend on the rows after it). Several times faster than
+    ``stateless_categorical`` under XLA on CPU at this size."""
+    logits = tf.cast(logits, tf.float32)
+    uniform = tf.random.stateless_uniform(tf.shape(logits), seed)
+    return tf.argmax(logits - tf.math.log(-tf.math.log(uniform)), axis=-1, output_type=tf.int32)
 
 
 def rollout_rewards(score_fn, rollouts, tokens, mc_num):

@@ -23,7 +23,6 @@ import os
 
 import keras
 
-from tfcaption.backbones.image_encoder_dir import load_image_encoder
 from tfcaption.data.caption_pipeline import CaptionPipeline
 from tfcaption.hparams import check_hparams
 from tfcaption.models.show_tell.show_tell_captioner import ShowTellCaptioner
@@ -36,7 +35,7 @@ from tfcaption.training.resumable_early_stopping import ResumableEarlyStopping
 from tfcaption.training.resumable_fit import resumable_fit
 from tfcaption.training.resumable_reduce_lr import ResumableReduceLrOnPlateau
 from tfcaption.training.sample_captions import SampleCaptions
-from tfcaption.training.split_features import cache_split_features, eval_features
+from tfcaption.training.split_features import encode_splits, eval_features
 from tfcaption.training.test_split_report import finish_captioner_run
 from tfcaption.training.training_vocabulary import training_vocabulary
 
@@ -119,10 +118,8 @@ def run(hparams, workdir, extra_callbacks=()):
     vocabulary = training_vocabulary(data, workdir, clean_show_tell,
                                      max_size=settings["vocabulary_size"],
                                      min_count=settings["vocabulary_min_count"])
-    encoder = load_image_encoder(settings["image_encoder"])
-    features_dir = data["features_dir"] or os.path.join(workdir, "features")
-    feature_dim = cache_split_features(encoder, data, features_dir,
-                                       verbose=1 if train["verbose"] else 0, jit_compile=True)
+    encoder, features_dir, feature_dim = encode_splits(settings["image_encoder"], data,
+                                                       workdir, 1 if train["verbose"] else 0)
     model = build_model(hparams, vocabulary, feature_dim)
     compile_model(model, train)
     captioner = ShowTellCaptioner(model, vocabulary, image_encoder=encoder,

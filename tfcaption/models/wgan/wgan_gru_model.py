@@ -180,11 +180,7 @@ class WganGruModel(GanModel):
 
     # --- the step ------------------------------------------------------------------------
     def train_step(self, data):
-        data, _, _ = keras.utils.unpack_x_y_sample_weight(data)
-        features = tf.cast(data["features"], tf.float32)
-        token_ids = tf.cast(data["token_ids"], tf.int32)
-        inputs, targets = token_ids[:, :-1], token_ids[:, 1:]
-        mask = tf.cast(data["padding_mask"], tf.bool)[:, 1:]
+        features, inputs, targets, mask = self.caption_batch(data)
         g_step = tf.cast(self.g_optimizer.iterations, tf.int32)
         temperature = self.temperature(g_step)
         values = {}

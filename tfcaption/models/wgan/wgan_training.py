@@ -23,7 +23,6 @@ import os
 
 import keras
 
-from tfcaption.backbones.image_encoder_dir import load_image_encoder
 from tfcaption.data.caption_pipeline import CaptionPipeline
 from tfcaption.data.text_ops import clean_captions
 from tfcaption.hparams import check_hparams
@@ -39,7 +38,7 @@ from tfcaption.models.wgan.wgan_settings import check_data  # noqa: F401  (the t
 from tfcaption.training.atomic_checkpoint import save_weights_atomically
 from tfcaption.training.resumable_fit import resumable_fit
 from tfcaption.training.sample_captions import SampleCaptions
-from tfcaption.training.split_features import cache_split_features, eval_features
+from tfcaption.training.split_features import encode_splits, eval_features
 from tfcaption.training.test_split_report import finish_captioner_run
 from tfcaption.training.training_vocabulary import training_vocabulary
 
@@ -154,10 +153,8 @@ def run(hparams, workdir, extra_callbacks=()):
     data, train = hparams["data"], hparams["train"]
     keras.utils.set_random_seed(train["seed"])
     vocabulary = build_vocabulary(hparams, workdir)
-    encoder = load_image_encoder(hparams["model"]["image_encoder"])
-    features_dir = data["features_dir"] or os.path.join(workdir, "features")
-    feature_dim = cache_split_features(encoder, data, features_dir,
-                                       verbose=1 if train["verbose"] else 0, jit_compile=True)
+    encoder, features_dir, feature_dim = encode_splits(hparams["model"]["image_encoder"], data,
+                                                       workdir, 1 if train["verbose"] else 0)
     generator, critic = build_networks(hparams, vocabulary, feature_dim)
     captioner = GruCaptioner(generator, vocabulary, image_encoder=encoder,
                              max_length=hparams["model"]["max_length"],
