@@ -67,7 +67,7 @@ def networks(sizes, seed=0):
     import keras
 
     from tfcaption.models.attend_gan.attention_lstm_generator import AttentionLstmGenerator
-    from tfcaption.models.attend_gan.caption_discriminator import CaptionDiscriminator
+    from tfcaption.models.attend_gan.gru_caption_discriminator import GruCaptionDiscriminator
 
     s = sizes.attend_gan
     keras.utils.set_random_seed(seed)
@@ -75,7 +75,7 @@ def networks(sizes, seed=0):
         VOCAB, feature_dim=s["feature_dim"], grid_shape=s["grid_shape"],
         embedding_dim=s["embedding_dim"], hidden_dim=s["hidden_dim"],
         attention_dim=s["attention_dim"], dropout=0.0, name="generator")
-    discriminator = CaptionDiscriminator(
+    discriminator = GruCaptionDiscriminator(
         VOCAB, embedding_dim=s["d_embedding_dim"], hidden_dim=s["d_hidden_dim"],
         num_layers=s["d_num_layers"], dropout=0.1, name="discriminator")
     return generator, discriminator

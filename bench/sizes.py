@@ -34,7 +34,7 @@ class Sizes:
     pix2struct_max_patches: int  # patches per image (the processor's max_patches)
     pix2struct_images: int  # figures (PNG, varied sizes) through the patch preprocessing
     pix2struct_label: str
-    attend_gan: dict  # AttentionLstmGenerator / CaptionDiscriminator widths (d_*: the latter)
+    attend_gan: dict  # AttentionLstmGenerator / GruCaptionDiscriminator widths (d_*: the latter)
     attend_gan_label: str
     prefix_length: int = 10
 

@@ -7,7 +7,7 @@ import tensorflow as tf
 
 from tfcaption.models.attend_gan.attend_gan_model import AttendGanModel
 from tfcaption.models.attend_gan.attention_lstm_generator import AttentionLstmGenerator
-from tfcaption.models.attend_gan.caption_discriminator import CaptionDiscriminator
+from tfcaption.models.attend_gan.gru_caption_discriminator import GruCaptionDiscriminator
 
 V, B, T = 30, 4, 6
 
@@ -16,7 +16,7 @@ def networks(image_conditioned=False):
     keras.utils.set_random_seed(0)
     generator = AttentionLstmGenerator(V, feature_dim=16, grid_shape=(3, 3), embedding_dim=8,
                                        hidden_dim=12, attention_dim=6)
-    discriminator = CaptionDiscriminator(V, embedding_dim=8, hidden_dim=12,
+    discriminator = GruCaptionDiscriminator(V, embedding_dim=8, hidden_dim=12,
                                          image_conditioned=image_conditioned, feature_dim=16)
     return generator, discriminator
 
@@ -121,6 +121,6 @@ def test_config_round_trip_and_refusals():
         AttendGanModel(generator, discriminator, mode="gan")
     with pytest.raises(ValueError, match="mc_num must be >= 1"):
         AttendGanModel(generator, discriminator, mc_num=0)
-    other = CaptionDiscriminator(V + 1, embedding_dim=4, hidden_dim=4)
+    other = GruCaptionDiscriminator(V + 1, embedding_dim=4, hidden_dim=4)
     with pytest.raises(ValueError, match="30 words but the discriminator 31"):
         AttendGanModel(generator, other)

@@ -7,7 +7,7 @@ import tensorflow as tf
 from tfcaption.decoding.decode import decode_sample
 from tfcaption.models.attend_gan import attend_gan_losses as losses
 from tfcaption.models.attend_gan.attention_lstm_generator import AttentionLstmGenerator  # noqa: F401
-from tfcaption.models.attend_gan.caption_discriminator import CaptionDiscriminator  # noqa: F401
+from tfcaption.models.attend_gan.gru_caption_discriminator import GruCaptionDiscriminator  # noqa: F401
 from tfcaption.models.attend_gan.mc_rollout import rollout_captions, rollout_rewards
 from tfcaption.training.gan_model import GanModel
 

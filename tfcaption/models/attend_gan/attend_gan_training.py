@@ -35,7 +35,7 @@ from tfcaption.models.attend_gan.attend_gan_model import AttendGanModel
 from tfcaption.models.attend_gan.attend_gan_settings import SETTINGS, validate
 from tfcaption.models.attend_gan.attend_gan_settings import check_data  # noqa: F401  (contract)
 from tfcaption.models.attend_gan.attention_lstm_generator import AttentionLstmGenerator
-from tfcaption.models.attend_gan.caption_discriminator import CaptionDiscriminator
+from tfcaption.models.attend_gan.gru_caption_discriminator import GruCaptionDiscriminator
 from tfcaption.models.attend_gan.caption_quality_curve import (CaptionQualityCurve,
                                                                discriminator_scores,
                                                                generator_captions)
@@ -75,7 +75,7 @@ def build_networks(hparams, vocabulary, grid):
         len(vocabulary), feature_dim=grid[-1], grid_shape=grid[:-1],
         embedding_dim=model["embedding_dim"], hidden_dim=model["hidden_dim"],
         attention_dim=model["attention_dim"], dropout=model["dropout"], name="generator")
-    discriminator = CaptionDiscriminator(
+    discriminator = GruCaptionDiscriminator(
         len(vocabulary), embedding_dim=model["d_embedding_dim"],
         hidden_dim=model["d_hidden_dim"], num_layers=model["d_num_layers"],
         dropout=model["d_dropout"], image_conditioned=model["image_conditioned"],

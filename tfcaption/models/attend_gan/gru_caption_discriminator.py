@@ -6,7 +6,7 @@ from keras import layers
 
 
 @keras.saving.register_keras_serializable(package="tfcaption")
-class CaptionDiscriminator(keras.Model):
+class GruCaptionDiscriminator(keras.Model):
     """``wte`` embedding -> ``num_layers`` bidirectional GRU layers (``hidden_dim`` each
     way, dropout between layers) -> the final state of every layer and direction
     concatenated -> ``linear_gru2logit`` (ReLU) -> dropout -> ``linear_logit2score``: one
