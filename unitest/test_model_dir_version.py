@@ -79,14 +79,14 @@ def test_load_captioner_dispatches_on_the_model_type(model_dir):
 def test_load_captioner_rejects_dirs_that_are_not_captioners(model_dir, tmp_path):
     with pytest.raises(ValueError, match=r"clip_shapes is not a captioner model dir: its "
                        r"tfcaption_model_type is 'clip' \(a backbone, which cannot caption "
-                       r"on its own\); captioner model types: 'clipcap'"):
+                       r"on its own\); captioner model types: 'attend_gan', 'clipcap'"):
         load_captioner(CLIP_SHAPES)
     unknown = _copy_with_version(model_dir, tmp_path / "unknown", 1)
     payload = json.load(open(os.path.join(unknown, "config.json")))
     payload["tfcaption_model_type"] = "show_and_guess"
     json.dump(payload, open(os.path.join(unknown, "config.json"), "w"))
     with pytest.raises(ValueError, match=r"'show_and_guess' \(an unknown model type\); "
-                                         r"captioner model types: 'clipcap'"):
+                                         r"captioner model types: 'attend_gan', 'clipcap'"):
         load_captioner(unknown)
     hf = tmp_path / "hf"
     hf.mkdir()
