@@ -26,11 +26,18 @@ def read_json(path):
 def atomic_write_text(path: str, text: str) -> None:
     """Writes ``text`` to ``path`` through a temporary file and a rename, with the
     permissions a plain ``open(path, "w")`` would give it."""
+    atomic_write(path, lambda f: f.write(text.encode("utf-8")))
+
+
+def atomic_write(path: str, write) -> None:
+    """Calls ``write(binary file)`` on a temporary file next to ``path``, then renames it
+    to ``path`` (the permissions a plain ``open(path, "wb")`` would give it); on any
+    error the temporary file is removed and ``path`` is untouched."""
     directory = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=os.path.basename(path))
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
+        with os.fdopen(fd, "wb") as f:
+            write(f)
         os.chmod(tmp, 0o666 & ~current_umask())  # mkstemp creates it 0600
         os.replace(tmp, path)
     except BaseException:

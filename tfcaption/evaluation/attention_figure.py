@@ -13,14 +13,13 @@ state and backend are never touched.
 
 import math
 import os
-import tempfile
 import textwrap
 from typing import Sequence
 
 import numpy as np
 from PIL import Image
 
-from tfcaption.file_io import current_umask
+from tfcaption.file_io import atomic_write
 
 PANEL_INCHES = 2.0
 DPI = 80
@@ -103,18 +102,9 @@ def save_attention_figure(image, words: Sequence[str], attention, out_path: str,
                   interpolation="bilinear")
         ax.set_title(word, fontsize=10)
 
-    out_dir = os.path.dirname(os.path.abspath(out_path))
-    os.makedirs(out_dir, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=".png", prefix=".attention-", dir=out_dir)
+    os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
     try:
-        with os.fdopen(fd, "wb") as f:
-            fig.savefig(f, format="png", dpi=DPI)
-        os.chmod(tmp, 0o666 & ~current_umask())  # mkstemp creates it 0600
-        os.replace(tmp, out_path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+        atomic_write(out_path, lambda f: fig.savefig(f, format="png", dpi=DPI))
     finally:
         fig.clear()
     return out_path

@@ -25,26 +25,28 @@ def discriminator_scores(gan, features, token_ids, batch_size=256):
     return float(np.mean(np.concatenate(scores)))
 
 
-def generator_captions(captioner, features, references):
-    """``{"cider_d", "greedy", "sampled"}``: the CIDEr-D of ``captioner``'s greedy captions
-    of ``features`` and the token ids of those and of sampled captions (seed 0)."""
+def generator_captions(captioner, features, references, sampled=True):
+    """``{"cider_d", "greedy"[, "sampled"]}``: the CIDEr-D of ``captioner``'s greedy
+    captions of ``features`` and the token ids of those and (with ``sampled``) of sampled
+    captions (seed 0)."""
     out = captioner.generate(features, "greedy", return_ids=True, batch_size=256)
     captions = {i: c for i, c in enumerate(out["captions"])}
     score, _ = cider_d(captions, {i: list(r) for i, r in enumerate(references)})
-    drawn = captioner.generate(features, "sample", return_ids=True, batch_size=256, seed=0)
-    return {"cider_d": score, "greedy": [row[0] for row in out["token_ids"]],
-            "sampled": [row[0] for row in drawn["token_ids"]]}
+    result = {"cider_d": score, "greedy": [row[0] for row in out["token_ids"]]}
+    if sampled:
+        drawn = captioner.generate(features, "sample", return_ids=True, batch_size=256,
+                                   seed=0)
+        result["sampled"] = [row[0] for row in drawn["token_ids"]]
+    return result
 
 
 def caption_quality(captioner, gan, features, references):
     """``{"cider_d", "d_score"}`` of ``captioner``'s greedy captions of ``features``
     (``d_score`` from ``gan``'s discriminator; None without one)."""
-    out = captioner.generate(features, "greedy", return_ids=True, batch_size=256)
-    captions = {i: c for i, c in enumerate(out["captions"])}
-    score, _ = cider_d(captions, {i: list(r) for i, r in enumerate(references)})
-    d_score = None if gan is None else discriminator_scores(
-        gan, features, [row[0] for row in out["token_ids"]])
-    return {"cider_d": score, "d_score": d_score}
+    captions = generator_captions(captioner, features, references, sampled=False)
+    d_score = None if gan is None else discriminator_scores(gan, features,
+                                                            captions["greedy"])
+    return {"cider_d": captions["cider_d"], "d_score": d_score}
 
 
 class CaptionQualityCurve(keras.callbacks.Callback):
