@@ -25,12 +25,15 @@ import logging
 import os
 import time
 
+import tensorflow as tf
 from absl import app, flags
 
 from tfcaption import json_flag  # noqa: F401  (--json)
 from tfcaption.file_io import read_json
 from tfcaption.hparams import check_hparams, load_hparams, save_hparams
 from tfcaption.models.families import trainer_module
+from tfcaption.training.distribution import (WorkerRole, check_distribution, make_strategy,
+                                             training_scope)
 from tfcaption.training.workdir_lock import workdir_lock
 
 flags.DEFINE_string("hparams", None, "Path to an hparams JSON file.")
@@ -46,6 +49,7 @@ def resolve(hparams, source="hparams"):
     trainer = trainer_module(hparams["model"]["type"], source)
     hparams = check_hparams(hparams, trainer.SETTINGS, source)
     trainer.validate(hparams, source)
+    check_distribution(hparams["train"], source)
     return trainer, hparams
 
 
@@ -61,12 +65,28 @@ def check_before_work(hparams, source="hparams"):
 def train(hparams, workdir, source="hparams"):
     """Runs the trainer for ``hparams["model"]["type"]``; returns its metrics dict.
 
-    The settings are checked (:func:`resolve`) before anything is written; the workdir
-    is locked for the run (:func:`workdir_lock`: one run at a time, leftovers of killed
-    runs removed)."""
+    The settings are checked (:func:`resolve`) before anything is written; the run
+    trains under ``train.distribute``'s strategy and ``train.mixed_precision``'s dtype
+    policy (:mod:`tfcaption.training.distribution`); the workdir is locked for the run
+    (:func:`workdir_lock`: one run at a time, leftovers of killed runs removed). A
+    worker other than the chief of a multi-worker run works in its own folder of the
+    workdir and returns ``{"worker": i, "workers": n, "chief_workdir": workdir}``."""
     trainer, hparams = check_before_work(hparams, source)
-    with workdir_lock(workdir):
-        return _train(trainer, hparams, workdir)
+    strategy = make_strategy(hparams["train"])  # before any op: collectives are set up
+    role = WorkerRole(strategy)
+    try:
+        with workdir_lock(role.workdir(workdir)), training_scope(hparams["train"]):
+            metrics = _train(trainer, hparams, role.workdir(workdir))
+    except tf.errors.UnavailableError as error:
+        if role.num_workers == 1:
+            raise
+        raise ConnectionError(  # an OSError: one line from the command, no traceback
+            f"worker {role.task_id}: another worker of the cluster stopped "
+            f"({str(error).splitlines()[0][:200]}); restart every worker with the same "
+            f"command: the run resumes from its last backup in {workdir}") from error
+    if not role.is_chief:
+        return {"worker": role.task_id, "workers": role.num_workers, "chief_workdir": workdir}
+    return metrics
 
 
 def _train(trainer, hparams, workdir):
@@ -108,6 +128,10 @@ def main(argv):
     metrics = train(hparams, values.workdir, source=values.hparams)
     if values.json:
         print(json.dumps(metrics, indent=2))
+        return
+    if "chief_workdir" in metrics:
+        print(f"worker {metrics['worker']} of {metrics['workers']}: training done; the "
+              f"chief (worker 0) writes the model and metrics to {metrics['chief_workdir']}")
         return
     from tfcaption.evaluation.run_summary import heading, run_summary
 

@@ -174,9 +174,10 @@ def test_gan_optimizer_settings_fall_back_to_the_shared_ones():
         cgtgan_training.validate(bad, path)
     bad["train"]["learning_rate"] = 1e-4  # the shared rate serves both
     cgtgan_training.validate(bad, path)
-    bad["train"]["distribute"] = "tpu"
-    with pytest.raises(ValueError, match=rf"^{re.escape(path)}: train.distribute 'tpu'"):
-        cgtgan_training.validate(bad, path)
+    bad["train"]["distribute"] = "ring"  # every trainer's settings: checked by train.resolve
+    with pytest.raises(ValueError, match=rf"^{re.escape(path)}: train.distribute 'ring' is "
+                                         rf"not one of \['none', 'mirrored', "):
+        resolve(bad, path)
     bad = json.loads(json.dumps(filled))
     bad["model"]["discriminator"]["num_heads"] = None
     with pytest.raises(ValueError, match=r"needs a RoBERTa config; missing \['num_heads'\]"):

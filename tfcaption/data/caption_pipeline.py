@@ -48,7 +48,8 @@ class CaptionPipeline:
         shuffled in full before loading, and this is the buffer of decoded images
         (or cached features) when ``cache`` is set or a feature cache is read.
       seed: seed for shuffling and caption sampling.
-      deterministic: fixed element order (slower parallel map).
+      deterministic: fixed element order (slower parallel map); the dataset's
+        ``tf.data.Options`` (a consumer may set them again: training does).
       cache: False, True (memory) or a file path prefix for ``Dataset.cache``.
       features_dir: read precomputed features from a feature cache instead of images.
     """
@@ -196,14 +197,12 @@ class CaptionPipeline:
             if shuffle and not self.cache:
                 ds = ds.shuffle(int(ds.cardinality()), seed=self.seed,
                                 reshuffle_each_iteration=True)
-            ds = ds.map(self._load_image, num_parallel_calls=AUTOTUNE,
-                        deterministic=self.deterministic)
+            ds = ds.map(self._load_image, num_parallel_calls=AUTOTUNE)
             ds = ds.ignore_errors(log_warning=True).map(self._mark_read)
         else:
             ds = ds.map(self._mark_read)
         if train and self.tokenize is not None:
-            ds = ds.map(self._tokenize_all, num_parallel_calls=AUTOTUNE,
-                        deterministic=self.deterministic)
+            ds = ds.map(self._tokenize_all, num_parallel_calls=AUTOTUNE)
         if self.cache:
             ds = ds.cache("" if self.cache is True else str(self.cache))
         if pairs and not early_pairs:
@@ -215,8 +214,7 @@ class CaptionPipeline:
         if train:
             rand = tf.data.Dataset.random(seed=self.seed, rerandomize_each_iteration=True)
             ds = tf.data.Dataset.zip(ds, rand).map(
-                self._sample_caption, num_parallel_calls=AUTOTUNE,
-                deterministic=self.deterministic)
+                self._sample_caption, num_parallel_calls=AUTOTUNE)
             ds = ds.batch(batch_size, drop_remainder=drop_remainder)
         else:
             ds = ds.padded_batch(batch_size, drop_remainder=drop_remainder)

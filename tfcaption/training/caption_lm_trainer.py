@@ -5,15 +5,18 @@ import keras
 import tensorflow as tf
 
 from tfcaption.training.caption_loss import caption_loss
+from tfcaption.training.trainer_model import TrainerModel
 
 
 @keras.saving.register_keras_serializable(package="tfcaption")
-class CaptionLmTrainer(keras.Model):
+class CaptionLmTrainer(TrainerModel):
     """Teacher-forced training of ``captioner`` (e.g. ClipCap's model, or ViT-GPT2's).
 
     Batches are ``{"prefix", "token_ids", "padding_mask"}``; the loss is the mean
     cross-entropy over real caption tokens (:func:`caption_loss`), so the end-of-caption
-    token is learned and padding never is. Under a ``mixed_float16`` policy the loss is
+    token is learned and padding never is. Under ``tf.distribute`` each replica's loss is
+    weighted by its share of the global batch's tokens (the update is the one-device
+    update of the whole batch). Under a ``mixed_float16`` policy the loss is
     scaled by the optimizer (Keras wraps it in a ``LossScaleOptimizer``). Only the
     captioner's trainable weights are updated (the mapper alone with ``only_prefix``).
 
@@ -34,6 +37,7 @@ class CaptionLmTrainer(keras.Model):
         return self.captioner(inputs, training=training)
 
     def _update(self, loss, accuracy, count):
+        count, loss, accuracy = self.global_means(count, loss, accuracy)  # the global batch's
         self.loss_tracker.update_state(loss, sample_weight=count)
         self.accuracy_tracker.update_state(accuracy, sample_weight=count)
         return {m.name: m.result() for m in self.metrics}
@@ -45,7 +49,7 @@ class CaptionLmTrainer(keras.Model):
             logits = self.captioner(data, training=True)
             loss, accuracy, count = caption_loss(logits, data["token_ids"],
                                                  data["padding_mask"])
-            scaled = self.optimizer.scale_loss(loss)
+            scaled = self.optimizer.scale_loss(loss * self.global_mean_scale(count))
         grads = tape.gradient(scaled, variables)
         self.optimizer.apply(grads, variables)
         return self._update(loss, accuracy, count)

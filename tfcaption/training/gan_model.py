@@ -3,8 +3,10 @@
 import keras
 import tensorflow as tf
 
+from tfcaption.training.trainer_model import TrainerModel
 
-class GanModel(keras.Model):
+
+class GanModel(TrainerModel):
     """What the GAN families share, following the Keras guide's GAN recipe.
 
     A subclass builds its networks, passes them here with the names of the metrics its
@@ -23,7 +25,7 @@ class GanModel(keras.Model):
       saved with the optimizers, so a resumed run draws exactly what the uninterrupted
       run would have; a ``keras.random.SeedGenerator`` would not (its state is not
       restored by ``load_weights`` or ``BackupAndRestore`` in Keras 3);
-    * :meth:`replica_scale` for losses under ``tf.distribute``;
+    * :meth:`replica_scale` for losses under ``tf.distribute`` (:class:`TrainerModel`);
     * ``get_config`` / ``from_config`` of the two networks and the shared settings.
 
     Args:
@@ -71,11 +73,6 @@ class GanModel(keras.Model):
         stream]``."""
         counter = tf.cast(counter, tf.int32)
         return tf.stack([tf.constant(self.seed, tf.int32), streams * counter + stream])
-
-    def replica_scale(self):
-        """Keras optimizers sum the replicas' gradients: scale each replica's mean loss by
-        this so the update follows the global mean."""
-        return 1.0 / self.distribute_strategy.num_replicas_in_sync
 
     @staticmethod
     def caption_batch(data):

@@ -15,6 +15,12 @@ epoch but before ``fit_done.json`` restores the last backup and runs no epoch ag
 ``fit_done.json`` exists a rerun loads ``final.weights.h5`` and does not fit at all. The
 backup is kept until the marker is written (Keras would delete it when ``fit`` ends) and
 removed after.
+
+Under a multi-worker strategy (:mod:`tfcaption.training.distribution`) each worker's
+``directory`` is its own (the chief's is the run's); a worker other than the chief
+writes its files there but reads the run's state from the chief's: a finished ``fit``
+(the chief's marker and final weights) and the backup it resumes from, so every worker
+restarts at the same epoch. ``data`` and ``validation_data`` are sharded by data.
 """
 
 import json
@@ -26,6 +32,8 @@ import keras
 from tfcaption.file_io import atomic_write_text
 from tfcaption.kill_point import ENV as KILL_AT, kill_point
 from tfcaption.training.atomic_checkpoint import AtomicCheckpoint, save_weights_atomically
+from tfcaption.training.chief_backup import ChiefBackupAndRestore
+from tfcaption.training.distribution import chief_path, shard_by_data
 from tfcaption.training.epoch_log import EpochLog
 from tfcaption.training.event_files import merge_event_files
 from tfcaption.training.kill_points import KillPoints
@@ -55,22 +63,24 @@ def resumable_fit(model, data, directory, epochs, callbacks=(), extra_callbacks=
     restored into it. ``callbacks`` run before the run's own (so what they add to an
     epoch's logs is logged and backed up with it), ``extra_callbacks`` after them."""
     directory = os.fspath(directory)
+    chief = chief_path(directory)
     epoch_log = EpochLog(os.path.join(directory, "epochs.json"))
     final = os.path.join(directory, FINAL_WEIGHTS)
-    if fit_done(directory):
-        model.load_weights(final)
-        with open(os.path.join(directory, FIT_DONE)) as f:
+    if fit_done(chief):
+        model.load_weights(os.path.join(chief, FINAL_WEIGHTS))
+        with open(os.path.join(chief, FIT_DONE)) as f:
             return FitHistory(json.load(f)["history"])
     backup = os.path.join(directory, "backup")
     own = [epoch_log,
            AtomicCheckpoint(os.path.join(directory, "checkpoints", "last.weights.h5")),
-           keras.callbacks.BackupAndRestore(backup, double_checkpoint=True,
-                                            delete_checkpoint=False),
+           ChiefBackupAndRestore(backup, os.path.join(chief, "backup")),
            keras.callbacks.TensorBoard(os.path.join(directory, "logs"))]
     if os.environ.get(KILL_AT):  # batch hooks cost a sync per step: only when asked
         own.append(KillPoints())
-    model.fit(data, epochs=epochs, callbacks=list(callbacks) + own + list(extra_callbacks),
-              **fit_kwargs)
+    if "validation_data" in fit_kwargs and fit_kwargs["validation_data"] is not None:
+        fit_kwargs["validation_data"] = shard_by_data(fit_kwargs["validation_data"])
+    model.fit(shard_by_data(data), epochs=epochs,
+              callbacks=list(callbacks) + own + list(extra_callbacks), **fit_kwargs)
     merge_event_files(os.path.join(directory, "logs"))  # one set, however many attempts
     kill_point("fit_returned")
     history = epoch_log.history(epochs)

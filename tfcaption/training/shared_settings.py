@@ -9,6 +9,10 @@ import os
 
 from tfcaption.hparams import Required, Section
 from tfcaption.training.adamw import SCHEDULES
+from tfcaption.training.distribution import SETTINGS as DISTRIBUTION  # noqa: F401
+
+# train keys of every trainer: DISTRIBUTION (train.distribute, train.tpu,
+# train.mixed_precision; tfcaption.training.distribution).
 
 # data: a dataset in the common form (python -m tfcaption.prepare) and its split names.
 DATA = {"dir": Required(""), "train_split": "train", "val_split": "val", "test_split": "test"}

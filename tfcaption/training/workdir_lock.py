@@ -8,7 +8,10 @@ import shutil
 
 LOCK_FILE = ".lock"
 TMP_PREFIX = ".tmp-"
-SHARED_DIRS = ("features",)  # may be another run's cache: it clears its own leftovers
+# not cleared: "features" may be another run's cache; "workers" holds the folders of a
+# multi-worker run's other workers (tfcaption.training.distribution), which lock and
+# clear their own
+SHARED_DIRS = ("features", "workers")
 
 
 @contextlib.contextmanager

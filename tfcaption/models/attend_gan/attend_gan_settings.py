@@ -14,8 +14,9 @@ pre-training, 5 adversarial epochs with ``g_steps = d_steps = 1``, ``mc_num`` 4 
 
 from tfcaption.hparams import Nullable, Required, Section
 from tfcaption.models.attend_gan.attend_gan_model import BASELINES
-from tfcaption.training.shared_settings import (DATA, EVAL, check_data_dir, check_positive_int,
-                                                check_run_length, train_split_records)
+from tfcaption.training.shared_settings import (DISTRIBUTION, DATA, EVAL, check_data_dir,
+                                                check_positive_int, check_run_length,
+                                                train_split_records)
 
 TOKENIZERS = ("words",)
 
@@ -40,6 +41,7 @@ SETTINGS = {
     }),
     "data": Section({**DATA, "features_dir": None}),
     "train": Section({
+        **DISTRIBUTION,
         "seed": 0, "batch_size": 64,
         "pretrain_epochs": 10, "pretrain_learning_rate": 1e-4,
         "d_pretrain_epochs": 1, "d_learning_rate": 1e-4,

@@ -8,7 +8,7 @@ file against (unknown keys, missing required keys, types; defaults filled in);
 
 from tfcaption.backbones.clip_model import VISION_TYPES
 from tfcaption.hparams import Required, Section
-from tfcaption.training.shared_settings import (DATA, TOKENIZER, check_positive,
+from tfcaption.training.shared_settings import (DISTRIBUTION, DATA, TOKENIZER, check_positive,
                                                 check_run_length, train_split_records)
 
 SHARED_KEYS = ("text_hidden_dim", "text_num_layers", "text_num_heads", "text_intermediate_dim",
@@ -29,6 +29,7 @@ SETTINGS = {
     "data": Section(DATA),
     "tokenizer": TOKENIZER,
     "train": Section({
+        **DISTRIBUTION,
         "batch_size": Required(1),
         "epochs": Required(1),
         "learning_rate": Required(1e-3),  # AdamW, warmup then cosine decay

@@ -9,8 +9,8 @@ shared with the text-only trainer (``clipcap_text``).
 
 from tfcaption.hparams import Required, Section
 from tfcaption.models.clipcap.clipcap_builder import MAPPING_TYPES
-from tfcaption.training.shared_settings import (ADAMW, DATA, EVAL, TOKENIZER, check_adamw,
-                                                check_positive, optimizer_steps)
+from tfcaption.training.shared_settings import (DISTRIBUTION, ADAMW, DATA, EVAL, TOKENIZER,
+                                                check_adamw, check_positive, optimizer_steps)
 
 # model.gpt2: {"path": a GPT-2 checkpoint} (its tokenizer too), or, with no path, the
 # config of a randomly initialised GPT-2 (null: GPT2Backbone's default).
@@ -37,10 +37,10 @@ SETTINGS = {
                      "max_length": Required(1)}),
     "tokenizer": TOKENIZER,
     "train": Section({
+        **DISTRIBUTION,
         "batch_size": Required(1),
         "epochs": Required(1),
         **ADAMW,
-        "mixed_precision": None,  # a Keras dtype policy, e.g. "mixed_bfloat16"
         "seed": 0,
         "jit_compile": True,
         "verbose": 2,

@@ -65,8 +65,6 @@ def run(hparams, workdir, extra_callbacks=()):
     validate(hparams)
     data, train = hparams["data"], hparams["train"]
     keras.utils.set_random_seed(train["seed"])
-    if train["mixed_precision"]:
-        keras.mixed_precision.set_dtype_policy(train["mixed_precision"])
     encoder = load_clip_image_encoder(hparams["model"]["clip"])
     features_dir = data["features_dir"] or os.path.join(workdir, "features")
     prefix_dim = cache_split_features(encoder, data, features_dir,

@@ -15,8 +15,8 @@ the schema :func:`tfcaption.hparams.check_hparams` checks an hparams file agains
 
 from tfcaption.hparams import Nullable, Required, Section
 from tfcaption.training import adafactor
-from tfcaption.training.shared_settings import (ADAMW, DATA, EVAL, TOKENIZER, check_adamw,
-                                                check_data_dir, check_positive,
+from tfcaption.training.shared_settings import (DISTRIBUTION, ADAMW, DATA, EVAL, TOKENIZER,
+                                                check_adamw, check_data_dir, check_positive,
                                                 check_positive_int, optimizer_steps)
 
 SIZES = ("patch_size", "encoder_layers", "decoder_layers", "num_heads", "hidden_dim",
@@ -38,6 +38,7 @@ SETTINGS = {
     "tokenizer": TOKENIZER,
     "data": Section({**DATA, "max_length": 48, "pairing": "all", "cache": False}),
     "train": Section({
+        **DISTRIBUTION,
         "seed": 0, "batch_size": 32, "epochs": 3, "optimizer": "adafactor",
         **ADAMW, "learning_rate": Required(1e-2), "warmup_steps": 1000, "schedule": "cosine",
         "jit_compile": True, "verbose": 2, "sample_every": 1, "num_samples": 3,

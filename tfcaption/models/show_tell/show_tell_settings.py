@@ -11,8 +11,9 @@ adds the value checks a schema cannot express.
 
 from tfcaption.hparams import Nullable, Required, Section
 from tfcaption.models.show_tell.show_tell_model import MERGES
-from tfcaption.training.shared_settings import (DATA, EVAL, check_data_dir, check_positive_int,
-                                                check_run_length, train_split_records)
+from tfcaption.training.shared_settings import (DISTRIBUTION, DATA, EVAL, check_data_dir,
+                                                check_positive_int, check_run_length,
+                                                train_split_records)
 
 SETTINGS = {
     "model": Section({
@@ -32,6 +33,7 @@ SETTINGS = {
     }),
     "data": Section({**DATA, "features_dir": None}),
     "train": Section({
+        **DISTRIBUTION,
         "seed": 0, "batch_size": 64, "epochs": 50,
         "learning_rate": 1e-3, "clipnorm": Nullable(None),
         # early stopping on the validation loss; null disables it

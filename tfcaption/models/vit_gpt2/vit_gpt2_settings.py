@@ -10,8 +10,8 @@ checks an hparams file against; :func:`validate` adds the value checks it cannot
 """
 
 from tfcaption.hparams import Nullable, Required, Section
-from tfcaption.training.shared_settings import (ADAMW, DATA, EVAL, TOKENIZER, check_adamw,
-                                                check_data_dir, check_positive,
+from tfcaption.training.shared_settings import (DISTRIBUTION, ADAMW, DATA, EVAL, TOKENIZER,
+                                                check_adamw, check_data_dir, check_positive,
                                                 check_positive_int, optimizer_steps)
 
 SIZES = ("image_size", "patch_size", "encoder_layers", "encoder_heads", "encoder_width",
@@ -34,6 +34,7 @@ SETTINGS = {
     # datasets whose images fit there)
     "data": Section({**DATA, "max_length": 32, "pairing": "all", "cache": False}),
     "train": Section({
+        **DISTRIBUTION,
         "seed": 0, "batch_size": 32, "epochs": 3, **ADAMW, "learning_rate": Required(5e-5),
         "jit_compile": True, "verbose": 2, "sample_every": 1, "num_samples": 3,
     }),

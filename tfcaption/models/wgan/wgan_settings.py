@@ -7,8 +7,8 @@ file against (unknown keys, a missing ``data.dir``, types; defaults filled in);
 """
 
 from tfcaption.hparams import Required, Nullable, Section
-from tfcaption.training.shared_settings import (DATA, EVAL, check_data_dir, check_run_length,
-                                                train_split_records)
+from tfcaption.training.shared_settings import (DISTRIBUTION, DATA, EVAL, check_data_dir,
+                                                check_run_length, train_split_records)
 
 SETTINGS = {
     "model": Section({
@@ -26,6 +26,7 @@ SETTINGS = {
     }),
     "data": Section({**DATA, "features_dir": None, "max_train_captions": None}),
     "train": Section({
+        **DISTRIBUTION,
         "seed": 0, "batch_size": 512, "epochs": 30,
         "n_critic": 9, "gp_weight": 10.0, "gp_epsilon": 1e-5,
         "learning_rate": 1e-3, "beta_1": 0.5, "beta_2": 0.999, "clipnorm": Nullable(1.0),

@@ -13,13 +13,13 @@ one (:func:`optimizer_settings`).
 """
 
 from tfcaption.hparams import Required, Section
-from tfcaption.training.shared_settings import (ADAMW, DATA, EVAL, check_adamw, check_positive,
-                                                check_run_length, train_split_records)
+from tfcaption.training.shared_settings import (DISTRIBUTION, ADAMW, DATA, EVAL, check_adamw,
+                                                check_positive, check_run_length,
+                                                train_split_records)
 
 # model.discriminator without a path: the RoBERTa config trained from scratch
 ENCODER_KEYS = ("num_layers", "num_heads", "hidden_dim", "intermediate_dim", "dropout")
 OPTIMIZER_PREFIXES = ("g_", "d_")
-DISTRIBUTE = (None, "mirrored")
 
 _ADAMW = dict(ADAMW, learning_rate=None)  # may be given per optimizer only
 SETTINGS = {
@@ -47,13 +47,13 @@ SETTINGS = {
         "features_dir": None,  # null: the corpus dir's CLIP image features
     }),
     "train": Section({
+        **DISTRIBUTION,
         "batch_size": Required(1),
         "epochs": Required(1),
         "gan_training_steps": 150,
         "gan_warm_steps": 2350,
         "reward_weight": 0.5,
         "update_discriminator": True,
-        "distribute": None,  # or "mirrored": every local GPU
         "seed": 0,
         "jit_compile": True,
         "verbose": 2,
@@ -86,9 +86,6 @@ def validate(hparams, source="hparams"):
     check_discriminator(hparams["model"]["discriminator"], source)
     train = hparams["train"]
     check_positive(hparams["train"], source)
-    if train["distribute"] not in DISTRIBUTE:
-        raise ValueError(f"{source}: train.distribute {train['distribute']!r} is not one of "
-                         f"{list(DISTRIBUTE)}")
     for prefix in OPTIMIZER_PREFIXES:
         check_adamw(train, source, prefix)
 

@@ -117,19 +117,8 @@ def run(hparams, workdir, extra_callbacks=()):
     sentences, _ = read_corpus(corpus_dir)
     features_dir = data["features_dir"] or os.path.join(corpus_dir, FEATURES_DIR)
     features, targets = train_inputs(data, corpus_dir, features_dir)
-    with distribution_strategy(train["distribute"]).scope():
-        return _run(hparams, workdir, features, targets, sentences, features_dir,
-                    extra_callbacks)
-
-
-def distribution_strategy(name):
-    """``train.distribute``: None (the default strategy) or ``"mirrored"`` (every local
-    GPU; ``train.batch_size`` is the global batch, split across them)."""
-    if name is None:
-        return tf.distribute.get_strategy()
-    if name == "mirrored":
-        return tf.distribute.MirroredStrategy()
-    raise ValueError(f"train.distribute {name!r} is not one of [None, 'mirrored']")
+    return _run(hparams, workdir, features, targets, sentences, features_dir,
+                extra_callbacks)
 
 
 def _run(hparams, workdir, features, targets, sentences, features_dir, extra_callbacks):

@@ -12,8 +12,8 @@ import os
 from tfcaption.hparams import Required, Section
 from tfcaption.models.clipcap.cgtgan.corpus_embedding import CORPUS_FILE
 from tfcaption.models.clipcap.clipcap_settings import MODEL, check_model
-from tfcaption.training.shared_settings import (ADAMW, DATA, EVAL, TOKENIZER, check_adamw,
-                                                check_positive, check_run_length)
+from tfcaption.training.shared_settings import (DISTRIBUTION, ADAMW, DATA, EVAL, TOKENIZER,
+                                                check_adamw, check_positive, check_run_length)
 
 SETTINGS = {
     "model": MODEL,
@@ -24,6 +24,7 @@ SETTINGS = {
     }),
     "tokenizer": TOKENIZER,
     "train": Section({
+        **DISTRIBUTION,
         "batch_size": Required(1),
         "epochs": Required(1),
         **ADAMW,

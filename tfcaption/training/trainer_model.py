@@ -1,0 +1,67 @@
+"""The Keras model base of every trainer: ``fit`` under any ``tf.distribute`` strategy."""
+
+import keras
+import tensorflow as tf
+
+from tfcaption.training.distribution import is_multi_worker, xla_collectives
+
+
+class TrainerModel(keras.Model):
+    """A ``keras.Model`` whose ``train_step`` / ``test_step`` run under one device, a
+    ``MirroredStrategy``, a ``MultiWorkerMirroredStrategy`` or a ``TPUStrategy``.
+
+    * :meth:`replica_scale` / :meth:`global_mean_scale`: Keras optimizers sum the
+      replicas' gradients, so a replica's loss is scaled to its share of the global
+      batch's loss;
+    * under a multi-worker strategy Keras 3.15's ``fit`` reduces each step's scalar logs
+      with ``strategy.reduce("MEAN", value, axis=0)`` (an error on a scalar) and, once a
+      model is built, builds it again from a batch reduced the same way: the step's
+      values are given a length-1 axis there (so the reduction is the mean over the
+      workers) and a built model is not rebuilt. Every trainer builds its model (and
+      optimizer) before ``fit``, so that a backup can be restored into it;
+    * XLA cannot compile collectives on CPU devices: with several CPU replicas the step
+      runs without ``jit_compile`` (GPUs and TPUs keep it).
+    """
+
+    def compile(self, *args, **kwargs):
+        if kwargs.get("jit_compile") and not xla_collectives(self.distribute_strategy):
+            kwargs["jit_compile"] = False
+        super().compile(*args, **kwargs)
+
+    def replica_scale(self):
+        """``1 / replicas``: a replica's mean loss times this sums to the global mean."""
+        return 1.0 / self.distribute_strategy.num_replicas_in_sync
+
+    @staticmethod
+    def global_mean_scale(count):
+        """``count / (the count summed over the replicas)``: a replica's loss averaged
+        over its ``count`` items (tokens), times this, sums over the replicas to the
+        average over every item of the global batch (exact, however the items fall)."""
+        count = tf.cast(count, tf.float32)
+        total = tf.distribute.get_replica_context().all_reduce("SUM", count)
+        return tf.math.divide_no_nan(count, total)
+
+    @staticmethod
+    def global_means(count, *means):
+        """``(the global count, each of means averaged over every replica's items)``: the
+        values a one-device step over the global batch would report (``count`` items per
+        replica, ``means`` over them)."""
+        context = tf.distribute.get_replica_context()
+        count = tf.cast(count, tf.float32)
+        sums = context.all_reduce("SUM", tf.stack([count] + [tf.cast(m, tf.float32) * count
+                                                             for m in means]))
+        return (sums[0],) + tuple(tf.math.divide_no_nan(sums[i + 1], sums[0])
+                                  for i in range(len(means)))
+
+    def _make_function(self, step_function):
+        if is_multi_worker(self.distribute_strategy):
+            inner = step_function
+
+            def step_function(data):
+                return tf.nest.map_structure(lambda v: tf.reshape(v, [1]), inner(data))
+        return super()._make_function(step_function)
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        if self.built and is_multi_worker(self.distribute_strategy):
+            return
+        super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
