@@ -62,3 +62,31 @@ def test_retrieval_recall_ranks_and_ties():
     assert owned["R@1"] == 1.0  # image 0 owns texts 0 and 1; image 1 owns text 2
     with pytest.raises(ValueError, match="no candidate"):
         retrieval_recall(image, text, text_owner=[0, 0, 1])
+
+
+@pytest.mark.parametrize("with_negatives", [False, True])
+def test_replica_shares_against_the_gathered_batch_sum_to_the_one_device_loss(with_negatives):
+    """Under tf.distribute each replica scores its rows against the gathered global
+    batch; its loss times rows / global rows, summed over replicas, is the global loss,
+    and so are the gradients."""
+    rng = np.random.default_rng(2)
+    image = tf.constant(rng.normal(size=(6, 4)), tf.float32)
+    text = tf.constant(rng.normal(size=(6, 4)), tf.float32)
+    negatives = tf.constant(rng.normal(size=(6, 4)), tf.float32) if with_negatives else None
+    mask = tf.constant([True, False, True, True, False, True]) if with_negatives else None
+    scale = tf.Variable(np.log(1 / 0.07), dtype=tf.float32)
+    with tf.GradientTape() as tape:
+        full, full_logits = contrastive_loss(image, text, scale, negatives, mask)
+    full_grad = tape.gradient(full, scale)
+    total, grad = 0.0, 0.0
+    for start, stop in ((0, 2), (2, 6)):  # uneven replicas (a last partial batch)
+        with tf.GradientTape() as tape:
+            part, logits = contrastive_loss(image[start:stop], text[start:stop], scale,
+                                            negatives, mask, all_image_embeds=image,
+                                            all_text_embeds=text, offset=start)
+            share = part * (stop - start) / 6
+        total += float(share)
+        grad += float(tape.gradient(share, scale))
+        np.testing.assert_allclose(logits, full_logits[start:stop], rtol=1e-6)
+    np.testing.assert_allclose(total, float(full), rtol=1e-6)
+    np.testing.assert_allclose(grad, float(full_grad), rtol=1e-5)

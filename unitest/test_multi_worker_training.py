@@ -1,9 +1,13 @@
-"""Two ``python -m tfcaption.train`` workers (MultiWorkerMirroredStrategy over loopback,
-one CPU each) on a tiny shapes ClipCap: the same losses as one process, and a worker
-killed mid-epoch that the run survives."""
+"""The README's "Training on several GPUs, machines or TPUs": its two-machine commands as
+two ``python -m tfcaption.train`` workers (MultiWorkerMirroredStrategy over loopback, one
+CPU each) on a smoke-sized shapes ClipCap: the same losses as one process, and a worker
+killed mid-epoch that the run survives; and its TPU command's error on a machine
+without a TPU. (Its mirrored command runs in test_mirrored_trainers.py, on two logical
+CPU devices.)"""
 
 import json
 import os
+import shlex
 import socket
 import subprocess
 import sys
@@ -11,11 +15,31 @@ import sys
 import numpy as np
 import pytest
 
+from readme_sections import section_commands
+
 from tfcaption.hparams import apply_overrides, load_hparams
 from tfcaption.train import train
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TIMEOUT = 600
+SECTION = "Training on several GPUs, machines or TPUs"
+
+
+def _readme_command(word):
+    """The section's command containing ``word``: ``(TF_CONFIG dict or None, argv)``."""
+    found, = [c for c in section_commands(SECTION) if word in c]
+    argv = shlex.split(found)
+    tf_config = None
+    if argv[0].startswith("TF_CONFIG="):
+        tf_config = json.loads(argv.pop(0)[len("TF_CONFIG="):])
+    assert argv[:3] == ["python", "-m", "tfcaption.train"], found
+    return tf_config, [sys.executable] + argv[1:]
+
+
+def _smoke(argv, workdir, data_dir):
+    """The README command on a temporary workdir with the smoke-sized settings added."""
+    argv = [f"--workdir={workdir}" if a.startswith("--workdir=") else a for a in argv]
+    return argv + [f"--set={o}" for o in _overrides(data_dir)]
 
 
 def _overrides(data_dir):
@@ -39,18 +63,21 @@ def _free_ports(n):
     return ports
 
 
-def _start(index, ports, hparams_path, workdir, kill_at=None):
-    tf_config = {"cluster": {"worker": [f"127.0.0.1:{p}" for p in ports]},
-                 "task": {"type": "worker", "index": index}}
+def _start(index, ports, data_dir, workdir, kill_at=None):
+    """The README's command of worker ``index`` with the cluster on ``ports`` of
+    127.0.0.1 (the README's hosts, in order)."""
+    tf_config, argv = _readme_command(f'"index": {index}')
+    assert tf_config["task"] == {"type": "worker", "index": index}
+    hosts = tf_config["cluster"]["worker"]
+    assert len(hosts) == len(ports) == 2
+    tf_config["cluster"]["worker"] = [f"127.0.0.1:{p}" for p in ports]
     env = dict(os.environ, TF_CONFIG=json.dumps(tf_config), CUDA_VISIBLE_DEVICES="",
                TF_CPP_MIN_LOG_LEVEL="2")
     env.pop("TFCAPTION_KILL_AT", None)
     if kill_at:
         env["TFCAPTION_KILL_AT"] = kill_at
-    return subprocess.Popen(
-        [sys.executable, "-m", "tfcaption.train", f"--hparams={hparams_path}",
-         f"--workdir={workdir}", "--set=train.distribute=multi_worker"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(_smoke(argv, workdir, data_dir), cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def _finish(procs):
@@ -78,24 +105,24 @@ def _losses(epochs):
 
 @pytest.fixture(scope="module")
 def recipe(shapes_dir, tmp_path_factory):
-    """The tiny recipe as an hparams file, and a one-process run of it."""
+    """The data dir, a folder for the runs, and a one-process run of the README's recipe
+    with the smoke settings (in this process)."""
     root = tmp_path_factory.mktemp("multi_worker")
-    hparams = apply_overrides(load_hparams(os.path.join(ROOT, "hparams", "clipcap_shapes.json")),
+    _, argv = _readme_command('"index": 0')
+    hparams_path, = [a.split("=", 1)[1] for a in argv if a.startswith("--hparams=")]
+    hparams = apply_overrides(load_hparams(os.path.join(ROOT, hparams_path)),
                               _overrides(shapes_dir))
-    path = str(root / "hparams.json")
-    with open(path, "w") as f:
-        json.dump(hparams, f)
     single = str(root / "single")
     train(hparams, single)
-    return path, root, single
+    return shapes_dir, root, single
 
 
 @pytest.fixture(scope="module")
 def two_workers(recipe):
-    path, root, _ = recipe
+    data_dir, root, _ = recipe
     workdir = str(root / "two_workers")
     ports = _free_ports(2)
-    return workdir, _finish([_start(i, ports, path, workdir) for i in range(2)])
+    return workdir, _finish([_start(i, ports, data_dir, workdir) for i in range(2)])
 
 
 def test_two_workers_train_as_one_process(recipe, two_workers):
@@ -121,11 +148,11 @@ def test_a_killed_worker_is_restarted_and_the_run_resumes(recipe, two_workers):
     """Worker 1 is SIGKILLed in the middle of epoch 1 (batch 2 of 5); the chief stops
     with one error line; both restart with the same command and resume at epoch 1 from
     the chief's backup (3 steps lost): the chief must not reach epoch 0 again."""
-    path, root, _ = recipe
+    data_dir, root, _ = recipe
     workdir = str(root / "killed")
     ports = _free_ports(2)
-    first = _finish([_start(0, ports, path, workdir),
-                     _start(1, ports, path, workdir, kill_at="batch_end:1:2")])
+    first = _finish([_start(0, ports, data_dir, workdir),
+                     _start(1, ports, data_dir, workdir, kill_at="batch_end:1:2")])
     assert first[1][0] == -9, _tails(first)
     assert first[0][0] == 1, _tails(first)
     error_lines = [line for line in first[0][2].splitlines() if line.startswith("error:")]
@@ -134,8 +161,8 @@ def test_a_killed_worker_is_restarted_and_the_run_resumes(recipe, two_workers):
     with open(os.path.join(workdir, "backup", "training_metadata.json")) as f:
         assert json.load(f)["epoch"] == 1
     ports = _free_ports(2)
-    second = _finish([_start(0, ports, path, workdir, kill_at="batch_end:0:0"),
-                      _start(1, ports, path, workdir)])
+    second = _finish([_start(0, ports, data_dir, workdir, kill_at="batch_end:0:0"),
+                      _start(1, ports, data_dir, workdir)])
     assert [code for code, _, _ in second] == [0, 0], _tails(second)
     assert "CIDEr" in second[0][1]
     resumed, uninterrupted = _logs(workdir), _logs(two_workers[0])
@@ -144,3 +171,20 @@ def test_a_killed_worker_is_restarted_and_the_run_resumes(recipe, two_workers):
     # and caption draws are not those of the uninterrupted run's second pass: close, not
     # equal.
     np.testing.assert_allclose(_losses(resumed), _losses(uninterrupted), rtol=3e-3)
+
+
+def _run(argv):
+    env = dict(os.environ, CUDA_VISIBLE_DEVICES="", TF_CPP_MIN_LOG_LEVEL="2")
+    env.pop("TF_CONFIG", None)
+    return subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=TIMEOUT)
+
+
+def test_the_tpu_command_says_there_is_no_tpu(recipe):
+    data_dir, root, _ = recipe
+    _, argv = _readme_command("train.distribute=tpu")
+    proc = _run(_smoke(argv, str(root / "tpu"), data_dir))
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "train.distribute 'tpu': no TPU at train.tpu=None" in errors[0]
+    assert "Traceback" not in proc.stderr

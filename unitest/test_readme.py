@@ -25,8 +25,9 @@ ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
 
 # README sections whose commands their own modules run: test_serve_readme.py (and
 # test_serve_load_bench.py), test_vit_gpt2_readme.py (its training command runs here),
-# test_pix2struct_readme.py, test_attend_gan_readme.py.
-OWN_MODULES = ("Web demo", "ViT-GPT2", "Pix2Struct", "ATTEND-GAN")
+# test_pix2struct_readme.py, test_attend_gan_readme.py, test_multi_worker_training.py.
+OWN_MODULES = ("Web demo", "ViT-GPT2", "Pix2Struct", "ATTEND-GAN",
+               "Training on several GPUs, machines or TPUs")
 
 
 def blocks(lang):

@@ -92,9 +92,13 @@ def _create(name, tpu):
                              f"cluster.worker list or no task")
         return tf.distribute.MultiWorkerMirroredStrategy()
     if name == "tpu":
-        resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu or "local")
-        tf.config.experimental_connect_to_cluster(resolver)
-        tf.tpu.experimental.initialize_tpu_system(resolver)
+        try:
+            resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu or "local")
+            tf.config.experimental_connect_to_cluster(resolver)
+            tf.tpu.experimental.initialize_tpu_system(resolver)
+        except (tf.errors.OpError, ValueError) as error:
+            raise ValueError(f"train.distribute 'tpu': no TPU at train.tpu={tpu!r} "
+                             f"({str(error).splitlines()[0][:160]})") from None
         return tf.distribute.TPUStrategy(resolver)
     raise ValueError(f"train.distribute {name!r} is not one of {list(STRATEGIES)}")
 

@@ -6,6 +6,13 @@ import tensorflow as tf
 from tfcaption.training.trainer_model import TrainerModel
 
 
+def loss_scaled(optimizer):
+    """``optimizer`` in a ``keras.optimizers.LossScaleOptimizer`` (once)."""
+    if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+        return optimizer
+    return keras.optimizers.LossScaleOptimizer(optimizer)
+
+
 class GanModel(TrainerModel):
     """What the GAN families share, following the Keras guide's GAN recipe.
 
@@ -14,7 +21,9 @@ class GanModel(TrainerModel):
     :meth:`replica_scale` and :meth:`report`. This base holds:
 
     * ``generator`` and ``discriminator`` (tracked, so backups hold both);
-    * ``compile(g_optimizer=, d_optimizer=)`` (calling ``super().compile()``; the step
+    * ``compile(g_optimizer=, d_optimizer=)`` (calling ``super().compile()``; under a
+      ``mixed_float16`` policy both are wrapped in a ``LossScaleOptimizer``, and the
+      subclass's gradients come from ``optimizer.scale_loss(loss)``; the step
       runs in ``tf.function``, its numeric parts are XLA-compiled by the subclass when
       ``jit_compile``) and :meth:`build_optimizers` (slots made before ``fit``, so a
       backup can be restored into them);
@@ -55,6 +64,9 @@ class GanModel(TrainerModel):
         ``d_optimizer``, e.g. in maximum-likelihood pre-training)."""
         kwargs.setdefault("jit_compile", False)
         super().compile(**kwargs)
+        if self.dtype_policy.name == "mixed_float16":  # float16 gradients need loss scaling
+            g_optimizer = loss_scaled(g_optimizer)
+            d_optimizer = d_optimizer and loss_scaled(d_optimizer)
         self.g_optimizer = g_optimizer
         self.d_optimizer = d_optimizer
 

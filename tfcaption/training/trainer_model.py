@@ -14,11 +14,14 @@ class TrainerModel(keras.Model):
       replicas' gradients, so a replica's loss is scaled to its share of the global
       batch's loss;
     * under a multi-worker strategy Keras 3.15's ``fit`` reduces each step's scalar logs
-      with ``strategy.reduce("MEAN", value, axis=0)`` (an error on a scalar) and, once a
-      model is built, builds it again from a batch reduced the same way: the step's
+      with ``strategy.reduce("MEAN", value, axis=0)`` (an error on a scalar): the step's
       values are given a length-1 axis there (so the reduction is the mean over the
-      workers) and a built model is not rebuilt. Every trainer builds its model (and
-      optimizer) before ``fit``, so that a backup can be restored into it;
+      workers);
+    * under any strategy with several replicas (mirrored, multi-worker, TPU) Keras
+      3.15's ``fit`` builds a model, even a built one, again from its first batch
+      reduced with ``strategy.reduce("MEAN", batch)`` (an error on a bool padding mask:
+      ``AddN`` takes no bool): a built model is not rebuilt. Every trainer builds its
+      model (and optimizer) before ``fit``, so that a backup can be restored into it;
     * XLA cannot compile collectives on CPU devices: with several CPU replicas the step
       runs without ``jit_compile`` (GPUs and TPUs keep it).
     """
@@ -62,6 +65,6 @@ class TrainerModel(keras.Model):
         return super()._make_function(step_function)
 
     def _maybe_symbolic_build(self, iterator=None, data_batch=None):
-        if self.built and is_multi_worker(self.distribute_strategy):
+        if self.built and self.distribute_strategy.num_replicas_in_sync > 1:
             return
         super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)

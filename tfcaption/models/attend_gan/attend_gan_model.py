@@ -166,7 +166,7 @@ class AttendGanModel(GanModel):
                 values.update(pg_loss=pg, reward=tf.reduce_mean(rewards[:, -1]))
                 loss = self.pg_weight * pg + loss
                 values["g_loss"] = loss
-            scaled = loss * self.replica_scale()
+            scaled = self.g_optimizer.scale_loss(loss * self.replica_scale())
         return values, tape.gradient(scaled, variables)
 
     def discriminator_gradients(self, features, targets, mask, seed):
@@ -176,7 +176,7 @@ class AttendGanModel(GanModel):
             real_logits = self.score(features, targets, mask, training=True)
             fake_logits = self.score(features, fake, fake_mask, training=True)
             loss = losses.discriminator_loss(real_logits, fake_logits)
-            scaled = loss * self.replica_scale()
+            scaled = self.d_optimizer.scale_loss(loss * self.replica_scale())
         values = {"d_loss": loss, "d_real": tf.reduce_mean(tf.sigmoid(real_logits)),
                   "d_fake": tf.reduce_mean(tf.sigmoid(fake_logits))}
         return values, tape.gradient(scaled, variables)

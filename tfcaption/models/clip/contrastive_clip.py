@@ -7,10 +7,11 @@ import tensorflow as tf
 from keras import ops
 
 from tfcaption.models.clip.contrastive_loss import contrastive_loss
+from tfcaption.training.trainer_model import TrainerModel
 
 
 @keras.saving.register_keras_serializable(package="tfcaption")
-class ContrastiveClip(keras.Model):
+class ContrastiveClip(TrainerModel):
     """Trains image and text towers with symmetric InfoNCE and a learnable temperature.
 
     Batches are dicts with ``images`` (preprocessed) and ``token_ids`` (one caption per
@@ -18,8 +19,11 @@ class ContrastiveClip(keras.Model):
     optionally with ``negative_token_ids`` and ``negative_mask``: hard-negative captions
     that every image is also scored against (see ``contrastive_loss``).
     After every update the log scale is clamped to ``max_logit_scale`` (CLIP's ``ln 100``),
-    as in the original recipe. The ``logit_scale`` metric reports ``exp(logit_scale)``, the
-    factor on cosine similarities (the inverse temperature).
+    as in the original recipe. Under ``tf.distribute`` the replicas' embeddings are
+    gathered, so every pair is scored against the whole global batch (as on one device;
+    the loss is each replica's share of the global mean). The ``logit_scale`` metric
+    reports ``exp(logit_scale)``, the factor on cosine similarities (the inverse
+    temperature).
 
     Args:
       clip: a ``ClipModel`` (``encode_image``, ``encode_text``, ``logit_scale``).
@@ -42,35 +46,48 @@ class ContrastiveClip(keras.Model):
         return (self.clip.encode_image(inputs["images"], training=training),
                 self.clip.encode_text(inputs["token_ids"], training=training))
 
-    def _update_metrics(self, loss, logits):
-        labels = ops.arange(ops.shape(logits)[0])
+    def _update_metrics(self, loss, logits, offset):
+        labels = ops.arange(ops.shape(logits)[0]) + offset
         hits = ops.cast(ops.equal(ops.argmax(logits, axis=-1), labels), "float32")
+        _, loss, accuracy = self.global_means(ops.shape(logits)[0], loss, ops.mean(hits))
         self.loss_tracker.update_state(loss)
-        self.accuracy_tracker.update_state(ops.mean(hits))
+        self.accuracy_tracker.update_state(accuracy)
         self.scale_tracker.update_state(ops.exp(self.clip.logit_scale))
         return {m.name: m.result() for m in self.metrics}
 
     def _loss(self, data, training):
+        """``(this replica's loss, its logits, its first row in the global batch)``."""
         image_embeds, text_embeds = self(data, training=training)
-        negatives = None
+        negatives, mask = None, data.get("negative_mask")
         if "negative_token_ids" in data:
             negatives = self.clip.encode_text(data["negative_token_ids"], training=training)
-        return contrastive_loss(image_embeds, text_embeds, self.clip.logit_scale,
-                                negatives, data.get("negative_mask"))
+        context = tf.distribute.get_replica_context()
+        if context.num_replicas_in_sync == 1:
+            return contrastive_loss(image_embeds, text_embeds, self.clip.logit_scale,
+                                    negatives, mask) + (0,)
+        rows = tf.reshape(tf.shape(image_embeds)[0], [1])
+        offset = tf.reduce_sum(context.all_gather(rows, 0)[:context.replica_id_in_sync_group])
+        gather = lambda x: None if x is None else context.all_gather(x, 0)  # noqa: E731
+        loss, logits = contrastive_loss(
+            image_embeds, text_embeds, self.clip.logit_scale, gather(negatives), gather(mask),
+            all_image_embeds=gather(image_embeds), all_text_embeds=gather(text_embeds),
+            offset=offset)
+        return loss, logits, offset
 
     def train_step(self, data):
         with tf.GradientTape() as tape:
-            loss, logits = self._loss(data, training=True)
+            loss, logits, offset = self._loss(data, training=True)
+            share = loss * self.global_mean_scale(tf.shape(logits)[0])
+            scaled = self.optimizer.scale_loss(share)
         variables = self.trainable_variables
-        grads = tape.gradient(loss, variables)
+        grads = tape.gradient(scaled, variables)
         self.optimizer.apply(grads, variables)
         self.clip.logit_scale.assign(
             ops.minimum(self.clip.logit_scale, self.max_logit_scale))
-        return self._update_metrics(loss, logits)
+        return self._update_metrics(loss, logits, offset)
 
     def test_step(self, data):
-        loss, logits = self._loss(data, training=False)
-        return self._update_metrics(loss, logits)
+        return self._update_metrics(*self._loss(data, training=False))
 
     def get_config(self):
         config = super().get_config()

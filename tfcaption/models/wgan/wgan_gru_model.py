@@ -155,7 +155,7 @@ class WganGruModel(GanModel):
             penalty = wgan_losses.gradient_penalty(critic_fn, real, fake, alpha,
                                                    self.gp_epsilon)
             loss = wgan_losses.critic_loss(real_scores, fake_scores, penalty, self.gp_weight)
-            scaled = loss * self.replica_scale()
+            scaled = self.d_optimizer.scale_loss(loss * self.replica_scale())
         distance = wgan_losses.wasserstein_estimate(real_scores, fake_scores)
         return loss, penalty, distance, tape.gradient(scaled, variables)
 
@@ -175,7 +175,7 @@ class WganGruModel(GanModel):
                 loss = wgan_losses.generator_loss(scores)
                 if self.supervised_weight:
                     loss += self.supervised_weight * mle
-            scaled = loss * self.replica_scale()
+            scaled = self.g_optimizer.scale_loss(loss * self.replica_scale())
         return loss, mle, tape.gradient(scaled, variables)
 
     # --- the step ------------------------------------------------------------------------

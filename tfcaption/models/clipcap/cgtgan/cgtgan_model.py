@@ -152,7 +152,7 @@ class CgtGanModel(GanModel):
             fake = self.discriminator({"token_ids": fake_ids, "padding_mask": fake_mask},
                                       training=True)
             loss = discriminator_loss(real, fake)
-            scaled = loss * scale
+            scaled = self.d_optimizer.scale_loss(loss * scale)
         return loss, real, fake, tape.gradient(scaled, variables)
 
     def _generator_gradients(self, prefix, token_ids, padding_mask, reward, reward_base,
@@ -168,7 +168,7 @@ class CgtGanModel(GanModel):
             reward_loss = policy_gradient_loss(log_probs, reward, reward_base)
             fd_loss = policy_gradient_loss(log_probs, fd_reward, fd_base)
             loss = generator_loss(reward_loss, fd_loss, rw)
-            scaled = loss * scale
+            scaled = self.g_optimizer.scale_loss(loss * scale)
         return loss, reward_loss, fd_loss, tape.gradient(scaled, variables)
 
     # --- the step ------------------------------------------------------------------------
