@@ -32,6 +32,7 @@ SCRIPT = textwrap.dedent("""
 
     ROOT, OUT = {root!r}, {out!r}
     ONLY = {only!r}
+    EXTRA = {extra!r}
     CLIP_SHAPES = os.path.join(ROOT, "pretrained_models", "clip_shapes")
     data = os.path.join(OUT, "shapes")  # 8 train images (40 captions), 2 val, 2 test
     DatasetWriter(data, "shapes").write(shapes.generate(8, 2, 2, image_size=48, seed=3),
@@ -52,6 +53,11 @@ SCRIPT = textwrap.dedent("""
     fit = keras.Model.fit
     def counting_fit(self, *args, **kwargs):
         replicas.append(self.distribute_strategy.num_replicas_in_sync)
+        if os.environ.get("DEBUG_BATCHES"):
+            kwargs["callbacks"] = list(kwargs.get("callbacks") or []) + [
+                keras.callbacks.LambdaCallback(on_train_batch_end=lambda b, logs: print(
+                    "BATCH", b, {{k: round(float(v), 6) for k, v in logs.items()}}),
+                    on_epoch_end=lambda b, logs: print("EPOCH", b, logs))]
         return fit(self, *args, **kwargs)
     keras.Model.fit = counting_fit
 
@@ -158,7 +164,7 @@ SCRIPT = textwrap.dedent("""
             replicas.clear()
             workdir = os.path.join(OUT, name, mode)
             begun = time.perf_counter()
-            train(apply_overrides(hparams, [f"train.distribute={{mode}}"]), workdir)
+            train(apply_overrides(hparams, [f"train.distribute={{mode}}"] + EXTRA), workdir)
             logs = {{}}
             for phase in PHASES.get(name, {{"": ["loss"]}}):
                 with open(os.path.join(workdir, phase, "epochs.json")) as f:
@@ -171,9 +177,9 @@ SCRIPT = textwrap.dedent("""
 """)
 
 
-def run_script(out, only=()):
+def run_script(out, only=(), extra=()):
     script = SCRIPT.format(unitest=os.path.join(ROOT, "unitest"), root=ROOT, out=str(out),
-                           only=list(only))
+                           only=list(only), extra=list(extra))
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                           timeout=900, cwd=ROOT, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
     results = {}
@@ -187,6 +193,8 @@ def run_script(out, only=()):
 if __name__ == "__main__":
     import tempfile
     with tempfile.TemporaryDirectory() as tmp:
-        proc, results = run_script(tmp, sys.argv[1:])
+        args = sys.argv[1:]
+        proc, results = run_script(tmp, [a for a in args if "=" not in a],
+                                   [a for a in args if "=" in a])
         print(proc.stdout[-20000:])
         print(proc.stderr[-6000:])

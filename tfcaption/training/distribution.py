@@ -33,10 +33,12 @@ import os
 import keras
 import tensorflow as tf
 
+from tfcaption.hparams import Nullable
+
 STRATEGIES = ("none", "mirrored", "multi_worker", "tpu")
 # train keys of every trainer (the trainers' SETTINGS include them).
 SETTINGS = {
-    "distribute": "none",  # or "mirrored", "multi_worker", "tpu"
+    "distribute": Nullable("none"),  # or "mirrored", "multi_worker", "tpu" (null: "none")
     "tpu": None,  # train.distribute "tpu": the TPU's name or address; None: "local"
     "mixed_precision": None,  # a Keras dtype policy: "mixed_bfloat16", "mixed_float16"
 }
