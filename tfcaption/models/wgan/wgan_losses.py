@@ -35,23 +35,30 @@ def gradient_penalty(critic_fn, real, fake, alpha, epsilon=1e-5):
     with tf.GradientTape() as tape:
         tape.watch(mixed)
         scores = critic_fn(mixed)
-    gradients = tape.gradient(scores, mixed)
+    gradients = tf.cast(tape.gradient(scores, mixed), tf.float32)
     return tf.reduce_mean(tf.square(gradient_norm(gradients, epsilon) - 1.0))
 
 
 def critic_loss(real_scores, fake_scores, penalty, gp_weight=10.0):
-    """``-mean(D(real)) + mean(D(fake)) + gp_weight * penalty``."""
-    return -tf.reduce_mean(real_scores) + tf.reduce_mean(fake_scores) + gp_weight * penalty
+    """``-mean(D(real)) + mean(D(fake)) + gp_weight * penalty`` (float32)."""
+    return (-_mean(real_scores) + _mean(fake_scores)
+            + gp_weight * tf.cast(penalty, tf.float32))
 
 
 def generator_loss(fake_scores):
-    """``-mean(D(fake))``."""
-    return -tf.reduce_mean(fake_scores)
+    """``-mean(D(fake))`` (float32)."""
+    return -_mean(fake_scores)
 
 
 def wasserstein_estimate(real_scores, fake_scores):
     """``mean(D(real)) - mean(D(fake))``, the critic's estimate of the distance."""
-    return tf.reduce_mean(real_scores) - tf.reduce_mean(fake_scores)
+    return _mean(real_scores) - _mean(fake_scores)
+
+
+def _mean(scores):
+    """The mean of scores in float32 (a mixed-precision critic scores in bfloat16 or
+    float16)."""
+    return tf.reduce_mean(tf.cast(scores, tf.float32))
 
 
 def masked_cross_entropy(targets, logits, mask):
