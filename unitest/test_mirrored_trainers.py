@@ -1,25 +1,85 @@
 """Every trainer under ``train.distribute="mirrored"`` (a MirroredStrategy over 2 logical
-CPU devices) against the same tiny run on one device: the first epoch's training losses
-(of every phase) agree, so the replicas split each global batch and the update is the
-one-device update of it.
+CPU devices) against the same tiny run on one device, through ``tfcaption.train.train``:
+the mirrored run really has 2 replicas, and the first epoch's training losses (of every
+phase) agree, so the replicas split each global batch and the update is the one-device
+update of it.
 
-One subprocess: the logical CPU devices must be configured before TensorFlow
-initialises. Both runs of a trainer share its feature cache (encoded once) and run
-without XLA (several CPU replicas cannot use it) and without dropout (each replica
-would draw its own masks).
+One subprocess (the logical CPU devices must be configured before TensorFlow
+initialises) runs every trainer twice on 8 shapes images (40 captions: 2 steps of a
+global batch of 16, or 4 images a step where a step takes images) with 1 epoch per
+phase. Both runs of a trainer share its feature cache (encoded once), run without XLA
+(several CPU replicas cannot use it, so the one-device run must not either) and without
+dropout (each replica would draw its own masks). CLIP trains its ViT tower: the ResNet
+tower's BatchNorm normalises each replica's half batch by its own statistics, which one
+device cannot reproduce. The test split's scores are no part of the comparison: the
+Java scorers (PTB tokenizer, METEOR; seconds a run) are replaced in the subprocess.
+
+The trainers in ``KNOWN_DIFFERENCES`` do not reproduce the one-device losses, for the
+reasons given there (each measured); their comparison is a strict xfail, so fixing one
+shows up as an unexpected pass.
 """
 
 import json
+import math
 import os
 import subprocess
 import sys
 import textwrap
 
+import pytest
+
+from tfcaption.models.families import trainer_types
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TIMEOUT = 900
+
+# phase folder of the workdir ("" the workdir itself) -> the training losses compared
+LOSSES = {"wgan": {"pretrain": ["mle_loss"], "": ["d_loss", "g_loss"]},
+          "attend_gan": {"pretrain": ["l2_loss"], "pretrain_d": ["d_loss"],
+                         "": ["g_loss", "d_loss"]},
+          "cgtgan": {"": ["d_loss", "g_loss"]}}
+TRAINERS = ["clip", "clipcap", "clipcap_text", "cgtgan", "wgan", "show_tell", "vit_gpt2",
+            "pix2struct", "attend_gan"]  # cgtgan starts from clipcap_text's model
+# The two subprocesses' trainers (cgtgan starts from clipcap_text's model: same group).
+GROUPS = (("clip", "clipcap_text", "cgtgan", "show_tell", "vit_gpt2"),
+          ("clipcap", "wgan", "pix2struct", "attend_gan"))
+# Float rounding only: the replicas sum their gradients in another order than one
+# device sums a batch's (measured: 0 for most, 2.5e-6 for vit_gpt2).
+RTOL = 1e-5
+
+KNOWN_DIFFERENCES = {
+    "show_tell": (
+        "ShowTellModel is a plain keras.Model with a compiled loss, not a TrainerModel: "
+        "under a strategy Keras 3.15's fit iterates the training set once before training "
+        "(_maybe_symbolic_build), so the first mirrored epoch gets the reshuffled order of "
+        "the one-device run's second; the 'mean_with_sample_weight' loss is each "
+        "replica's own token mean; and Keras's extra step at the end of a dataset of "
+        "unknown length adds counts to its loss tracker (under 2 replicas a varying "
+        "number), so its logged epoch loss is not the epoch's mean either"),
+    "wgan": (
+        "the MLE cross-entropy (pretrain, and the supervised term) is each replica's own "
+        "token mean (wgan_losses.masked_cross_entropy times replica_scale), and the "
+        "gradient penalty's alpha is drawn with the same seed on every replica "
+        "(GanModel.noise_seed ignores the replica), so replica 1 repeats replica 0's "
+        "draws; with full-length captions and gp_weight 0 both phases match exactly"),
+    "attend_gan": (
+        "the L2 cross-entropy is each replica's own token mean, the sampled captions and "
+        "rollouts are drawn with the same seed on every replica (replica 1 repeats "
+        "replica 0's noise), the batch_mean reward baseline is each replica's own mean, "
+        "and clipnorm clips each replica's gradients before Keras sums them; with "
+        "full-length captions and no clipping the pretrain phase matches"),
+    "cgtgan": (
+        "the captions the generator samples are drawn with the same seed on every "
+        "replica (GanModel.noise_seed ignores the replica), so replica 1's images get "
+        "replica 0's noise: the rewards, hence g_loss, differ"),
+}
 
 SCRIPT = textwrap.dedent("""
-    import json, os, sys, time
+    import json, os, re, sys, time, traceback
     import tensorflow as tf
+    # No graph optimisation passes (both runs alike): they cost more than the tiny
+    # steps they would speed up (the test takes a sixth less).
+    tf.config.optimizer.set_experimental_options({{"disable_meta_optimizer": True}})
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(
         cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
@@ -27,21 +87,15 @@ SCRIPT = textwrap.dedent("""
     import keras
     from tfcaption.data import shapes
     from tfcaption.data.dataset_writer import DatasetWriter
+    from tfcaption.evaluation import cider, coco_metrics, evaluate_model
     from tfcaption.hparams import apply_overrides, load_hparams
     from tfcaption.train import train
 
-    ROOT, OUT = {root!r}, {out!r}
-    ONLY = {only!r}
-    EXTRA = {extra!r}
+    ROOT, OUT, LOSSES = {root!r}, {out!r}, {losses!r}
     CLIP_SHAPES = os.path.join(ROOT, "pretrained_models", "clip_shapes")
-    data = os.path.join(OUT, "shapes")  # 8 train images (40 captions), 2 val, 2 test
-    DatasetWriter(data, "shapes").write(shapes.generate(8, 2, 2, image_size=48, seed=3),
-                                       verbose=False)
+    print("DEVICES", json.dumps(len(tf.config.list_logical_devices("CPU"))), flush=True)
 
-    # The test split's scores are no part of this test: the Java scorers (PTB tokenizer,
-    # METEOR; seconds per run) are replaced by a whitespace tokenizer and a zero METEOR.
-    import re
-    from tfcaption.evaluation import cider, coco_metrics, evaluate_model
+    # The test split's scores are no part of this test: no Java (PTB tokenizer, METEOR).
     def ptb_tokenize(captions):
         return {{i: [" ".join(re.findall(r"[a-z0-9]+", c.lower())) for c in texts]
                 for i, texts in captions.items()}}
@@ -49,24 +103,22 @@ SCRIPT = textwrap.dedent("""
     coco_metrics.meteor_score = lambda gts, res: (0.0, [0.0] * len(res))
     coco_metrics.check_java = evaluate_model.check_java = lambda: None
 
-    replicas = []  # every fit's replica count
+    replicas = []  # the replica count of every fit
     fit = keras.Model.fit
     def counting_fit(self, *args, **kwargs):
         replicas.append(self.distribute_strategy.num_replicas_in_sync)
-        if os.environ.get("DEBUG_BATCHES"):
-            kwargs["callbacks"] = list(kwargs.get("callbacks") or []) + [
-                keras.callbacks.LambdaCallback(on_train_batch_end=lambda b, logs: print(
-                    "BATCH", b, {{k: round(float(v), 6) for k, v in logs.items()}}),
-                    on_epoch_end=lambda b, logs: print("EPOCH", b, logs))]
         return fit(self, *args, **kwargs)
     keras.Model.fit = counting_fit
 
+    data = os.path.join(OUT, "shapes")  # 8 train images (40 captions), 2 val, 2 test
+    DatasetWriter(data, "shapes").write(shapes.generate(8, 2, 2, image_size=48, seed=3),
+                                       verbose=False)
     COMMON = ["train.jit_compile=false", "train.verbose=0"]
     EVAL = ["eval.max_images=2"]
 
     def clip():
-        from test_clip_training import TINY_RESNET, _tiny
-        return apply_overrides(_tiny(data, epochs=1, model=TINY_RESNET),
+        from test_clip_training import TINY_VIT, _tiny
+        return apply_overrides(_tiny(data, epochs=1, model=TINY_VIT),
                                COMMON + ["train.batch_size=4"])
 
     def clipcap():
@@ -75,7 +127,7 @@ SCRIPT = textwrap.dedent("""
             "train.batch_size=16", "train.sample_every=0", "model.gpt2.dropout=0.0",
             "eval.clip=null", f"data.features_dir={{OUT}}/clipcap_features"])
 
-    def corpus():
+    def corpus():  # as test_cgtgan_training's corpus_dir fixture, for 8 other images
         from tfcaption.backbones.clip_loader import load_clip
         from tfcaption.models.clipcap.cgtgan import corpus_embedding as ce
         from tfcaption.training.split_features import cache_split_features, eval_features
@@ -83,14 +135,15 @@ SCRIPT = textwrap.dedent("""
         texts = [c for r in shapes.generate(8, 0, 0, image_size=48, seed=9)
                  for c in r.captions]
         model = load_clip(CLIP_SHAPES)
-        ce.write_corpus(out, texts, ce.embed_texts(model, texts, verbose=0))
+        embeddings = ce.embed_texts(model, texts, verbose=0)
+        ce.write_corpus(out, texts, embeddings)
         splits = {{"dir": data, "train_split": "train", "val_split": "val",
                    "test_split": "test"}}
-        cache_split_features(model, splits, os.path.join(out, ce.FEATURES_DIR), verbose=0)
-        features, ids, _ = eval_features(splits, "train", os.path.join(out, ce.FEATURES_DIR))
-        embeddings = ce.read_corpus(out)[1]
-        ce.write_targets(out, "train", ids, ce.aggregate_embeddings(features, embeddings,
-                                                                      100.0))
+        features_dir = os.path.join(out, ce.FEATURES_DIR)
+        cache_split_features(model, splits, features_dir, verbose=0)
+        features, ids, _ = eval_features(splits, "train", features_dir)
+        ce.write_targets(out, "train", ids,
+                         ce.aggregate_embeddings(features, embeddings, 100.0))
         return out
 
     def clipcap_text():
@@ -98,13 +151,13 @@ SCRIPT = textwrap.dedent("""
         return apply_overrides(_init_hparams(data, corpus()), COMMON + EVAL + [
             "train.batch_size=16", "model.gpt2.dropout=0.0", "eval.clip=null"])
 
-    def cgtgan():
+    def cgtgan():  # the GAN starts from the one-device clipcap_text run's model
         from test_cgtgan_training import _gan_hparams
         generator = os.path.join(OUT, "clipcap_text", "none", "model")
-        return apply_overrides(_gan_hparams(data, os.path.join(OUT, "corpus"), generator, 1),
-                               COMMON + EVAL + ["train.batch_size=4",
-                                                "model.discriminator.dropout=0.0",
-                                                "eval.clip=null"])
+        return apply_overrides(
+            _gan_hparams(data, os.path.join(OUT, "corpus"), generator, 1),
+            COMMON + EVAL + ["train.batch_size=4", "model.discriminator.dropout=0.0",
+                             "eval.clip=null"])
 
     def wgan():
         from test_wgan_training import _glove, _hparams
@@ -121,20 +174,20 @@ SCRIPT = textwrap.dedent("""
 
     def vit_gpt2():
         from test_vit_gpt2_training import _hparams
-        hparams = _hparams(data)
-        hparams["train"].update(epochs=1)
+        hparams = _hparams(data)  # no dropout
+        hparams["train"]["epochs"] = 1
         return apply_overrides(hparams, COMMON + EVAL)
 
-    def pix2struct():
+    def pix2struct():  # the README's charts recipe, smaller, on the shapes images
         hparams = load_hparams(os.path.join(ROOT, "hparams", "pix2struct_charts.json"))
-        return apply_overrides(hparams, COMMON + EVAL + [
+        return apply_overrides(hparams, COMMON + EVAL + [  # no dropout in the recipe
             f"data.dir={{data}}", "train.epochs=1", "train.batch_size=16",
             "train.warmup_steps=2", "train.sample_every=0", "model.max_patches=16",
             "model.encoder_layers=1", "model.decoder_layers=1", "model.num_heads=2",
             "model.hidden_dim=32", "model.intermediate_dim=64", "model.key_value_dim=16",
             "model.max_length=12", "data.max_length=24", "tokenizer.vocab_size=60"])
 
-    def attend_gan():
+    def attend_gan():  # the README's smoke-sized shapes recipe, smaller networks
         hparams = load_hparams(os.path.join(ROOT, "hparams", "attend_gan_shapes.json"))
         return apply_overrides(hparams, COMMON + EVAL + [
             f"data.dir={{data}}", f"model.image_encoder.path={{CLIP_SHAPES}}",
@@ -145,56 +198,101 @@ SCRIPT = textwrap.dedent("""
             "model.d_embedding_dim=16", "model.d_hidden_dim=16", "model.d_num_layers=1",
             "model.d_dropout=0.0", f"data.features_dir={{OUT}}/attend_gan_features"])
 
-    # phase folder -> the losses compared (every numeric log of the first epoch is printed)
-    PHASES = {{"wgan": {{"pretrain": ["mle_loss"], "": ["d_loss", "g_loss"]}},
-               "attend_gan": {{"pretrain": ["l2_loss"], "pretrain_d": ["d_loss"],
-                              "": ["g_loss", "d_loss"]}},
-               "cgtgan": {{"": ["d_loss", "g_loss"]}}}}
-    TRAINERS = [clip, clipcap, clipcap_text, cgtgan, wgan, show_tell, vit_gpt2, pix2struct,
-                attend_gan]
-    for recipe in TRAINERS:
-        name = recipe.__name__
-        if ONLY and name not in ONLY:
+    for recipe in (clip, clipcap, clipcap_text, cgtgan, wgan, show_tell, vit_gpt2,
+                   pix2struct, attend_gan):
+        if recipe.__name__ not in {only!r}:
             continue
-        started = time.perf_counter()
-        hparams = recipe()
-        assert hparams["model"]["type"] == name, hparams["model"]["type"]
-        result = {{}}
-        for mode in ("none", "mirrored"):
-            replicas.clear()
-            workdir = os.path.join(OUT, name, mode)
-            begun = time.perf_counter()
-            train(apply_overrides(hparams, [f"train.distribute={{mode}}"] + EXTRA), workdir)
-            logs = {{}}
-            for phase in PHASES.get(name, {{"": ["loss"]}}):
-                with open(os.path.join(workdir, phase, "epochs.json")) as f:
-                    logs[phase] = json.load(f)["0"]
-            result[mode] = {{"replicas": list(replicas), "logs": logs,
-                            "seconds": round(time.perf_counter() - begun, 1)}}
-        result["keys"] = PHASES.get(name, {{"": ["loss"]}})
+        name, started, result = recipe.__name__, time.perf_counter(), {{}}
+        try:
+            hparams = recipe()
+            assert hparams["model"]["type"] == name, hparams["model"]["type"]
+            for mode in ("none", "mirrored"):
+                replicas.clear()
+                workdir = os.path.join(OUT, name, mode)
+                train(apply_overrides(hparams, [f"train.distribute={{mode}}"]), workdir)
+                first = {{}}
+                for phase in LOSSES.get(name, {{"": ["loss"]}}):
+                    with open(os.path.join(workdir, phase, "epochs.json")) as f:
+                        first[phase] = json.load(f)["0"]
+                result[mode] = {{"replicas": list(replicas), "first_epoch": first}}
+        except Exception:
+            result["error"] = traceback.format_exc()[-4000:]
         result["seconds"] = round(time.perf_counter() - started, 1)
         print("RESULT", name, json.dumps(result), flush=True)
 """)
 
 
-def run_script(out, only=(), extra=()):
-    script = SCRIPT.format(unitest=os.path.join(ROOT, "unitest"), root=ROOT, out=str(out),
-                           only=list(only), extra=list(extra))
-    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                          timeout=900, cwd=ROOT, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
-    results = {}
-    for line in proc.stdout.splitlines():
-        if line.startswith("RESULT "):
-            _, name, payload = line.split(" ", 2)
-            results[name] = json.loads(payload)
-    return proc, results
+def _losses(name):
+    return LOSSES.get(name, {"": ["loss"]})
 
 
-if __name__ == "__main__":
-    import tempfile
-    with tempfile.TemporaryDirectory() as tmp:
-        args = sys.argv[1:]
-        proc, results = run_script(tmp, [a for a in args if "=" not in a],
-                                   [a for a in args if "=" in a])
-        print(proc.stdout[-20000:])
-        print(proc.stderr[-6000:])
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """``{trainer: {"none" / "mirrored": {"replicas", "first_epoch"}, "seconds"}}``.
+
+    Two subprocesses, each with half the trainers, run side by side (most of the time is
+    Python tracing tf.functions, on one core each)."""
+    procs = []
+    for i, group in enumerate(GROUPS):
+        script = SCRIPT.format(unitest=os.path.join(ROOT, "unitest"), root=ROOT,
+                               out=str(tmp_path_factory.mktemp(f"mirrored_trainers_{i}")),
+                               losses=LOSSES, only=list(group))
+        procs.append(subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE,
+                                      stderr=subprocess.PIPE, text=True, cwd=ROOT,
+                                      env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")))
+    lines = []
+    for proc in procs:
+        stdout, stderr = proc.communicate(timeout=TIMEOUT)
+        assert proc.returncode == 0, stderr[-4000:]
+        found = [line.split(" ", 2) for line in stdout.splitlines()
+                 if line.startswith(("RESULT ", "DEVICES "))]
+        assert [line[1] for line in found if line[0] == "DEVICES"] == ["2"], stdout[-2000:]
+        lines += found
+    results = {line[1]: json.loads(line[2]) for line in lines if line[0] == "RESULT"}
+    for name, result in results.items():  # shown with -s, and in a failure's report
+        print(f"{name}: both runs {result['seconds']} s")
+        for phase, keys in _losses(name).items():
+            for key in keys:
+                try:
+                    one, two = (result[m]["first_epoch"][phase][key]
+                                for m in ("none", "mirrored"))
+                    print(f"{name:12} {phase or '-':10} {key:8} one device {one:.7g}  "
+                          f"mirrored {two:.7g}  rel. diff {abs(one - two) / abs(one):.2e}")
+                except (KeyError, TypeError, ZeroDivisionError):
+                    print(f"{name:12} {phase or '-':10} {key:8} {result.get('error', '?')}")
+    return results
+
+
+def test_every_trainer_type_is_run():
+    assert sorted(TRAINERS) == trainer_types()
+
+
+@pytest.mark.parametrize("name", TRAINERS)
+def test_mirrored_run_has_two_replicas(runs, name):
+    result = runs[name]
+    assert "error" not in result, result["error"]
+    phases = len(_losses(name))  # one fit per phase
+    assert result["none"]["replicas"] == [1] * phases
+    assert result["mirrored"]["replicas"] == [2] * phases
+    for mode in ("none", "mirrored"):
+        for phase, keys in _losses(name).items():
+            for key in keys:
+                assert math.isfinite(result[mode]["first_epoch"][phase][key]), (mode, key)
+
+
+@pytest.mark.parametrize("name", [
+    pytest.param(name, marks=pytest.mark.xfail(strict=True, raises=AssertionError,
+                                               reason=KNOWN_DIFFERENCES[name]))
+    if name in KNOWN_DIFFERENCES else name for name in TRAINERS])
+def test_first_epoch_losses_match_one_device(runs, name):
+    result = runs[name]
+    assert "error" not in result, result["error"]
+    for phase, keys in _losses(name).items():
+        for key in keys:
+            one, two = (result[mode]["first_epoch"][phase][key]
+                        for mode in ("none", "mirrored"))
+            assert two == pytest.approx(one, rel=RTOL), (phase, key)
+
+
+def test_the_groups_hold_every_trainer_once():
+    assert sorted(sum(GROUPS, ())) == sorted(TRAINERS)

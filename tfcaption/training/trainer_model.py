@@ -23,7 +23,15 @@ class TrainerModel(keras.Model):
       ``AddN`` takes no bool): a built model is not rebuilt. Every trainer builds its
       model (and optimizer) before ``fit``, so that a backup can be restored into it;
     * XLA cannot compile collectives on CPU devices: with several CPU replicas the step
-      runs without ``jit_compile`` (GPUs and TPUs keep it).
+      runs without ``jit_compile`` (GPUs and TPUs keep it);
+    * at the end of a dataset of unknown length (every trainer's pipeline) Keras 3.15
+      calls the step once more, on a ``get_next()`` that fails; the step's ops that read
+      no batch would still run (one more ``optimizer.iterations``, hence one more step
+      of the learning-rate schedule and of the GAN noise seeds, and one more count in
+      each ``Mean`` tracker updated without a batch-dependent weight, so an epoch's
+      logged means came out ``steps / (steps + 1)`` of the true ones; under several
+      replicas how many of them ran varied from run to run). Every op of the step
+      waits for the batch instead.
     """
 
     def compile(self, *args, **kwargs):
@@ -57,11 +65,20 @@ class TrainerModel(keras.Model):
                                   for i in range(len(means)))
 
     def _make_function(self, step_function):
-        if is_multi_worker(self.distribute_strategy):
-            inner = step_function
+        multi_worker = is_multi_worker(self.distribute_strategy)
+        inner = step_function
 
-            def step_function(data):
-                return tf.nest.map_structure(lambda v: tf.reshape(v, [1]), inner(data))
+        def step_function(data):
+            # Every op of the step waits for the batch: at the end of a dataset of unknown
+            # length Keras runs the step once more on a failing get_next(), and the step's
+            # ops that read no batch (optimizer iterations, the metrics' counts) would run.
+            batch = [t for t in tf.nest.flatten(data, expand_composites=True)
+                     if isinstance(t, tf.Tensor)]
+            with tf.control_dependencies(batch):
+                outputs = inner(data)
+            if multi_worker:
+                outputs = tf.nest.map_structure(lambda v: tf.reshape(v, [1]), outputs)
+            return outputs
         return super()._make_function(step_function)
 
     def _maybe_symbolic_build(self, iterator=None, data_batch=None):
