@@ -188,3 +188,19 @@ def test_the_tpu_command_says_there_is_no_tpu(recipe):
     errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "train.distribute 'tpu': no TPU at train.tpu=None" in errors[0]
     assert "Traceback" not in proc.stderr
+
+
+def test_the_mirrored_command_resolves(shapes_dir):
+    """The section's mirrored command: its settings resolve for the clipcap trainer
+    (test_mirrored_trainers.py trains every trainer under "mirrored" on two logical CPU
+    devices; on this one-CPU machine the command itself would have one replica)."""
+    from tfcaption.train import resolve
+
+    _, argv = _readme_command("train.distribute=mirrored")
+    hparams_path, = [a.split("=", 1)[1] for a in argv if a.startswith("--hparams=")]
+    sets = [a.split("=", 1)[1] for a in argv if a.startswith("--set=")]
+    hparams = apply_overrides(load_hparams(os.path.join(ROOT, hparams_path)),
+                              sets + _overrides(shapes_dir))
+    trainer, resolved = resolve(hparams, hparams_path)
+    assert resolved["train"]["distribute"] == "mirrored"
+    assert trainer.__name__.endswith("clipcap_training")
