@@ -70,6 +70,9 @@ class GanModel(TrainerModel):
         self.g_optimizer = g_optimizer
         self.d_optimizer = d_optimizer
 
+    def step_optimizers(self):
+        return [o for o in (self.g_optimizer, self.d_optimizer) if o is not None]
+
     def build_optimizers(self):
         """Creates the optimizers' slots now (so a backup can be restored before fit)."""
         self.g_optimizer.build(self.generator.trainable_variables)

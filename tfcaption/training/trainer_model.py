@@ -72,14 +72,24 @@ class TrainerModel(keras.Model):
             # Every op of the step waits for the batch: at the end of a dataset of unknown
             # length Keras runs the step once more on a failing get_next(), and the step's
             # ops that read no batch (optimizer iterations, the metrics' counts) would run.
+            # (Not while an optimizer is unbuilt: its variables, created in this first
+            # trace, could not be lifted out of the function from under the dependency.
+            # The trainers build theirs before fit.)
             batch = [t for t in tf.nest.flatten(data, expand_composites=True)
-                     if isinstance(t, tf.Tensor)]
+                     if isinstance(t, tf.Tensor)] if self._optimizers_built() else []
             with tf.control_dependencies(batch):
                 outputs = inner(data)
             if multi_worker:
                 outputs = tf.nest.map_structure(lambda v: tf.reshape(v, [1]), outputs)
             return outputs
         return super()._make_function(step_function)
+
+    def step_optimizers(self):
+        """The optimizers the train step applies (a subclass with others says which)."""
+        return [self.optimizer] if getattr(self, "optimizer", None) is not None else []
+
+    def _optimizers_built(self):
+        return all(o.built for o in self.step_optimizers())
 
     def _maybe_symbolic_build(self, iterator=None, data_batch=None):
         if self.built and self.distribute_strategy.num_replicas_in_sync > 1:
