@@ -4,19 +4,19 @@ the mirrored run really has 2 replicas, and the first epoch's training losses (o
 phase) agree, so the replicas split each global batch and the update is the one-device
 update of it.
 
-One subprocess (the logical CPU devices must be configured before TensorFlow
-initialises) runs every trainer twice on 8 shapes images (40 captions: 2 steps of a
-global batch of 16, or 4 images a step where a step takes images) with 1 epoch per
-phase. Both runs of a trainer share its feature cache (encoded once), run without XLA
-(several CPU replicas cannot use it, so the one-device run must not either) and without
-dropout (each replica would draw its own masks). CLIP trains its ViT tower: the ResNet
-tower's BatchNorm normalises each replica's half batch by its own statistics, which one
-device cannot reproduce. The test split's scores are no part of the comparison: the
-Java scorers (PTB tokenizer, METEOR; seconds a run) are replaced in the subprocess.
+Two subprocesses (the logical CPU devices must be configured before TensorFlow
+initialises) run half the trainers each, every trainer twice on 8 shapes images (40
+captions: 2 steps of a global batch of 16, or 4 images a step where a step takes images)
+with 1 epoch per phase. Both runs of a trainer share its feature cache (encoded once),
+run without XLA (several CPU replicas cannot use it, so the one-device run must not
+either) and without dropout (each replica would draw its own masks). CLIP trains its ViT
+tower: the ResNet tower's BatchNorm normalises each replica's half batch by its own
+statistics, which one device cannot reproduce. The test split's scores are no part of
+the comparison: the Java scorers (PTB tokenizer, METEOR; seconds a run) are replaced in
+the subprocess.
 
-The trainers in ``KNOWN_DIFFERENCES`` do not reproduce the one-device losses, for the
-reasons given there (each measured); their comparison is a strict xfail, so fixing one
-shows up as an unexpected pass.
+The GAN phases that sample (``NOISY_PHASES``) draw independent noise on each replica, so
+they agree with one device within the noise only.
 """
 
 import json
@@ -47,32 +47,14 @@ GROUPS = (("clip", "clipcap_text", "cgtgan", "show_tell", "vit_gpt2"),
 # device sums a batch's (measured: 0 for most, 2.5e-6 for vit_gpt2).
 RTOL = 1e-5
 
-KNOWN_DIFFERENCES = {
-    "show_tell": (
-        "ShowTellModel is a plain keras.Model with a compiled loss, not a TrainerModel: "
-        "under a strategy Keras 3.15's fit iterates the training set once before training "
-        "(_maybe_symbolic_build), so the first mirrored epoch gets the reshuffled order of "
-        "the one-device run's second; the 'mean_with_sample_weight' loss is each "
-        "replica's own token mean; and Keras's extra step at the end of a dataset of "
-        "unknown length adds counts to its loss tracker (under 2 replicas a varying "
-        "number), so its logged epoch loss is not the epoch's mean either"),
-    "wgan": (
-        "the MLE cross-entropy (pretrain, and the supervised term) is each replica's own "
-        "token mean (wgan_losses.masked_cross_entropy times replica_scale), and the "
-        "gradient penalty's alpha is drawn with the same seed on every replica "
-        "(GanModel.noise_seed ignores the replica), so replica 1 repeats replica 0's "
-        "draws; with full-length captions and gp_weight 0 both phases match exactly"),
-    "attend_gan": (
-        "the L2 cross-entropy is each replica's own token mean, the sampled captions and "
-        "rollouts are drawn with the same seed on every replica (replica 1 repeats "
-        "replica 0's noise), the batch_mean reward baseline is each replica's own mean, "
-        "and clipnorm clips each replica's gradients before Keras sums them; with "
-        "full-length captions and no clipping the pretrain phase matches"),
-    "cgtgan": (
-        "the captions the generator samples are drawn with the same seed on every "
-        "replica (GanModel.noise_seed ignores the replica), so replica 1's images get "
-        "replica 0's noise: the rewards, hence g_loss, differ"),
-}
+# The phases whose losses depend on sampling noise: each replica draws its own
+# (GanModel.noise_seed folds the replica's id into the seed), which cannot be one
+# device's draw over the global batch; they agree within the noise (measured: relative
+# 8e-3 for WGAN's critic loss, 1e-3 and less for ATTEND-GAN, 6e-2 on CgT-GAN's generator
+# loss of 1e-5, hence the absolute term). Their deterministic phases (pre-training)
+# compare at RTOL.
+NOISY_PHASES = {"wgan": [""], "attend_gan": ["pretrain_d", ""], "cgtgan": [""]}
+NOISE_RTOL, NOISE_ATOL = 2e-2, 1e-4
 
 SCRIPT = textwrap.dedent("""
     import json, os, re, sys, time, traceback
@@ -280,10 +262,7 @@ def test_mirrored_run_has_two_replicas(runs, name):
                 assert math.isfinite(result[mode]["first_epoch"][phase][key]), (mode, key)
 
 
-@pytest.mark.parametrize("name", [
-    pytest.param(name, marks=pytest.mark.xfail(strict=True, raises=AssertionError,
-                                               reason=KNOWN_DIFFERENCES[name]))
-    if name in KNOWN_DIFFERENCES else name for name in TRAINERS])
+@pytest.mark.parametrize("name", TRAINERS)
 def test_first_epoch_losses_match_one_device(runs, name):
     result = runs[name]
     assert "error" not in result, result["error"]
@@ -291,7 +270,10 @@ def test_first_epoch_losses_match_one_device(runs, name):
         for key in keys:
             one, two = (result[mode]["first_epoch"][phase][key]
                         for mode in ("none", "mirrored"))
-            assert two == pytest.approx(one, rel=RTOL), (phase, key)
+            if phase in NOISY_PHASES.get(name, ()):
+                assert two == pytest.approx(one, rel=NOISE_RTOL, abs=NOISE_ATOL), (phase, key)
+            else:
+                assert two == pytest.approx(one, rel=RTOL), (phase, key)
 
 
 def test_the_groups_hold_every_trainer_once():

@@ -4,7 +4,9 @@ evaluation; the recipes and the settings checks."""
 import json
 import os
 
+import h5py
 import keras
+import numpy as np
 import pytest
 
 from tfcaption.hparams import apply_overrides, check_hparams, load_hparams
@@ -13,6 +15,8 @@ from tfcaption.models.show_tell import show_tell_training
 from tfcaption.models.show_tell.show_tell_captioner import ShowTellCaptioner
 from tfcaption.models.show_tell.show_tell_settings import SETTINGS, validate
 from tfcaption.train import train
+from tfcaption.training.caption_lm_trainer import CaptionLmTrainer
+from tfcaption.training.training_vocabulary import training_vocabulary
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HPARAMS = os.path.join(ROOT, "hparams")
@@ -72,6 +76,73 @@ def test_resumes_after_a_crash(trained):
     assert all("val_loss" in e and "learning_rate" in e for e in logged.values())
     assert metrics["epochs_trained"] == 3
     assert os.path.isfile(os.path.join(workdir, "checkpoints", "best.weights.h5"))
+
+
+def _h5_arrays(path):
+    arrays = {}
+    with h5py.File(path, "r") as f:
+        f.visititems(lambda name, item: arrays.__setitem__(name, item[()])
+                     if isinstance(item, h5py.Dataset) else None)
+    return arrays
+
+
+def test_the_run_ends_with_the_best_weights(trained):
+    workdir = trained[0]
+    best = _h5_arrays(os.path.join(workdir, "checkpoints", "best.weights.h5"))
+    final = _h5_arrays(os.path.join(workdir, "checkpoints", "final.weights.h5"))
+    assert best and sorted(best) == sorted(final)
+    assert all(np.array_equal(best[k], final[k]) for k in best)
+
+
+def _run_parts(shapes_dir, workdir):
+    """The trained run's hparams, vocabulary and a fresh model with its trainer."""
+    hparams = check_hparams(_hparams(shapes_dir), SETTINGS)
+    vocabulary = training_vocabulary(hparams["data"], workdir, None)  # read back
+    model = show_tell_training.build_model(hparams, vocabulary, 64)  # shapes CLIP: 64-d
+    trainer = show_tell_training.compile_model(model, hparams["train"],
+                                               hparams["model"]["max_length"])
+    return hparams, vocabulary, model, trainer
+
+
+def test_trainer_loss_is_the_token_mean_of_the_next_words(trained, shapes_dir):
+    workdir = trained[0]
+    hparams, vocabulary, model, trainer = _run_parts(shapes_dir, workdir)
+    assert isinstance(trainer, CaptionLmTrainer) and trainer.captioner is model
+    assert trainer.optimizer.built and trainer.built
+    batch = next(iter(show_tell_training.teacher_forcing_dataset(
+        hparams, vocabulary, os.path.join(workdir, "features"), "train", train=False)))
+    ids, targets, mask = (batch[k].numpy() for k in ("token_ids", "target_ids",
+                                                     "padding_mask"))
+    assert ids.shape == targets.shape == mask.shape == (16, 10)
+    assert (ids[:, 0] == vocabulary.start_id).all()
+    np.testing.assert_array_equal(ids[:, 1:], targets[:, :-1])
+    assert (targets[mask] != vocabulary.pad_id).all()
+    assert (targets[~mask] == vocabulary.pad_id).all()
+    lengths = mask.sum(axis=1)
+    assert (targets[np.arange(len(targets)), lengths - 1] == vocabulary.end_id).all()
+    logits = model(batch, training=False)
+    expected = keras.losses.SparseCategoricalCrossentropy(
+        from_logits=True, reduction="mean_with_sample_weight")(
+            targets, logits, sample_weight=mask.astype("float32"))
+    logs = trainer.test_on_batch(batch, return_dict=True)
+    assert logs["loss"] == pytest.approx(float(expected), rel=1e-5)
+    hits = (np.argmax(logits, -1) == targets) & mask
+    assert logs["token_accuracy"] == pytest.approx(hits.sum() / mask.sum(), rel=1e-5)
+
+
+def test_reduce_lr_sets_the_trainer_learning_rate(trained, shapes_dir, tmp_path):
+    hparams, _, _, trainer = _run_parts(shapes_dir, trained[0])
+    train_settings = dict(hparams["train"], reduce_lr_patience=1, verbose=0)
+    reduce_lr, _ = show_tell_training.plateau_callbacks(train_settings, str(tmp_path))
+    reduce_lr.set_model(trainer)
+    reduce_lr.on_train_begin()
+    reduce_lr.on_epoch_begin(0)
+    rate = train_settings["learning_rate"]
+    assert float(trainer.optimizer.learning_rate) == pytest.approx(rate)
+    reduce_lr.on_epoch_end(0, {"val_loss": 1.0})
+    reduce_lr.on_epoch_end(1, {"val_loss": 2.0})
+    assert float(trainer.optimizer.learning_rate) == pytest.approx(
+        rate * train_settings["reduce_lr_factor"])
 
 
 def test_model_dir_captions_as_the_evaluation_did(trained, shapes_dir):

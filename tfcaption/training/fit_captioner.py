@@ -1,7 +1,7 @@
 """The end of a teacher-forced captioner training shared by the families that train their
 whole model with Keras ``fit`` (ViT-GPT2, Pix2Struct): fit, then save and evaluate."""
 
-from tfcaption.training.caption_lm_trainer import CaptionLmTrainer
+from tfcaption.training.caption_lm_trainer import build_trainer
 from tfcaption.training.resumable_fit import resumable_fit
 from tfcaption.training.sample_captions import SampleCaptions, sample_images
 from tfcaption.training.test_split_report import finish_captioner_run
@@ -17,10 +17,7 @@ def fit_captioner(captioner, hparams, workdir, train_ds, val_ds, optimizer, exam
     Returns the metrics."""
     train = hparams["train"]
     model = captioner.model
-    trainer = CaptionLmTrainer(model)
-    trainer.compile(optimizer=optimizer, jit_compile=train["jit_compile"])
-    trainer(example_inputs)
-    trainer.optimizer.build(model.trainable_variables)
+    trainer = build_trainer(model, optimizer, example_inputs, train["jit_compile"])
     paths, ids, refs = sample_images(hparams, train["num_samples"])
     samples = SampleCaptions(lambda x: captioner.generate(x, "greedy"), paths, ids, refs,
                              every=train["sample_every"])

@@ -3,6 +3,7 @@
 import keras
 import tensorflow as tf
 
+from tfcaption.training.replica_clipping import clip_after_all_reduce
 from tfcaption.training.trainer_model import TrainerModel
 
 
@@ -33,7 +34,9 @@ class GanModel(TrainerModel):
       function of ``seed`` and an optimizer's iteration count. The iteration counts are
       saved with the optimizers, so a resumed run draws exactly what the uninterrupted
       run would have; a ``keras.random.SeedGenerator`` would not (its state is not
-      restored by ``load_weights`` or ``BackupAndRestore`` in Keras 3);
+      restored by ``load_weights`` or ``BackupAndRestore`` in Keras 3). Under several
+      replicas each replica folds its id into the seed, so the replicas' rows get
+      independent noise (the draws are not those of one device over the global batch);
     * :meth:`replica_scale` for losses under ``tf.distribute`` (:class:`TrainerModel`);
     * ``get_config`` / ``from_config`` of the two networks and the shared settings.
 
@@ -67,8 +70,8 @@ class GanModel(TrainerModel):
         if self.dtype_policy.name == "mixed_float16":  # float16 gradients need loss scaling
             g_optimizer = loss_scaled(g_optimizer)
             d_optimizer = d_optimizer and loss_scaled(d_optimizer)
-        self.g_optimizer = g_optimizer
-        self.d_optimizer = d_optimizer
+        self.g_optimizer = clip_after_all_reduce(g_optimizer)
+        self.d_optimizer = d_optimizer and clip_after_all_reduce(d_optimizer)
 
     def step_optimizers(self):
         return [o for o in (self.g_optimizer, self.d_optimizer) if o is not None]
@@ -85,9 +88,16 @@ class GanModel(TrainerModel):
     def noise_seed(self, counter, stream=0, streams=1):
         """The int32 ``[2]`` seed of draw ``stream`` (of ``streams`` per step) at step
         ``counter`` (an optimizer's iteration count): ``[seed, streams * counter +
-        stream]``."""
+        stream]``; under several replicas, that seed with the replica's id folded in (each
+        replica draws its own noise for its own rows). Called in the step's replica
+        context."""
         counter = tf.cast(counter, tf.int32)
-        return tf.stack([tf.constant(self.seed, tf.int32), streams * counter + stream])
+        seed = tf.stack([tf.constant(self.seed, tf.int32), streams * counter + stream])
+        context = tf.distribute.get_replica_context()
+        if context is None or context.num_replicas_in_sync == 1:
+            return seed
+        replica = tf.cast(context.replica_id_in_sync_group, tf.int32)
+        return tf.cast(tf.random.experimental.stateless_fold_in(seed, replica), tf.int32)
 
     @staticmethod
     def caption_batch(data):

@@ -4,6 +4,7 @@ import keras
 import tensorflow as tf
 
 from tfcaption.training.distribution import is_multi_worker, xla_collectives
+from tfcaption.training.replica_clipping import clip_after_all_reduce
 
 
 class TrainerModel(keras.Model):
@@ -31,13 +32,17 @@ class TrainerModel(keras.Model):
       each ``Mean`` tracker updated without a batch-dependent weight, so an epoch's
       logged means came out ``steps / (steps + 1)`` of the true ones; under several
       replicas how many of them ran varied from run to run). Every op of the step
-      waits for the batch instead.
+      waits for the batch instead;
+    * Keras clips each replica's gradients before summing them: the step's optimizers
+      clip the summed gradients instead (:func:`clip_after_all_reduce`).
     """
 
     def compile(self, *args, **kwargs):
         if kwargs.get("jit_compile") and not xla_collectives(self.distribute_strategy):
             kwargs["jit_compile"] = False
         super().compile(*args, **kwargs)
+        for optimizer in self.step_optimizers():
+            clip_after_all_reduce(optimizer)
 
     def replica_scale(self):
         """``1 / replicas``: a replica's mean loss times this sums to the global mean."""

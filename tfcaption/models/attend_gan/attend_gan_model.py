@@ -141,7 +141,10 @@ class AttendGanModel(GanModel):
         return tf.stop_gradient(rollout_rewards(score_fn, rollouts, tokens, self.mc_num))
 
     # --- gradients (XLA) -------------------------------------------------------------------
-    def generator_gradients(self, features, inputs, targets, mask, seed):
+    def generator_gradients(self, features, inputs, targets, mask, seed, ce_scale=1.0):
+        """(values, gradients); ``ce_scale`` weighs the replica's token-mean
+        cross-entropy (:meth:`global_mean_scale`; 1 on one device), ``replica_scale`` the other
+        terms."""
         variables = self.generator.trainable_variables
         values = {}
         with tf.GradientTape() as tape:
@@ -166,7 +169,8 @@ class AttendGanModel(GanModel):
                 values.update(pg_loss=pg, reward=tf.reduce_mean(rewards[:, -1]))
                 loss = self.pg_weight * pg + loss
                 values["g_loss"] = loss
-            scaled = self.g_optimizer.scale_loss(loss * self.replica_scale())
+            share = (loss - cross_entropy) * self.replica_scale() + cross_entropy * ce_scale
+            scaled = self.g_optimizer.scale_loss(share)
         return values, tape.gradient(scaled, variables)
 
     def discriminator_gradients(self, features, targets, mask, seed):
@@ -181,15 +185,30 @@ class AttendGanModel(GanModel):
                   "d_fake": tf.reduce_mean(tf.sigmoid(fake_logits))}
         return values, tape.gradient(scaled, variables)
 
+    def global_cross_entropy(self, values, tokens):
+        """``values`` with the cross-entropy (and the losses holding it) of the global
+        batch's tokens in place of the replica's."""
+        values = dict(values)
+        _, global_ce = self.global_means(tokens, values["cross_entropy"])
+        shift = global_ce - values["cross_entropy"]
+        for name in ("cross_entropy", "l2_loss", "g_loss"):
+            if name in values:
+                values[name] = values[name] + shift
+        return values
+
     # --- the step --------------------------------------------------------------------------
     def train_step(self, data):
         features, inputs, targets, mask = self.caption_batch(data)
+        tokens = tf.reduce_sum(tf.cast(mask, tf.float32))
         values = {}
         if self.mode != "discriminator":
+            ce_scale = self.global_mean_scale(tokens)
             for _ in range(self.g_steps if self.mode == "adversarial" else 1):
                 seed = self.noise_seed(self.g_optimizer.iterations, 0, 2)
-                values, grads = self._g_gradients(features, inputs, targets, mask, seed)
+                values, grads = self._g_gradients(features, inputs, targets, mask, seed,
+                                                  ce_scale)
                 self.g_optimizer.apply(grads, self.generator.trainable_variables)
+            values = self.global_cross_entropy(values, tokens)
         if self.mode != "mle":
             for _ in range(self.d_steps):
                 seed = self.noise_seed(self.d_optimizer.iterations, 1, 2)

@@ -23,7 +23,6 @@ Steps:
 import os
 
 import keras
-import tensorflow as tf
 
 from tfcaption.backbones.clip_image_encoder import load_clip_image_encoder
 from tfcaption.data.caption_pipeline import CaptionPipeline
@@ -36,7 +35,7 @@ from tfcaption.models.clipcap.clipcap_settings import (SETTINGS, gpt2_settings,
 from tfcaption.models.clipcap.clipcap_settings import (  # noqa: F401  (the trainer contract)
     check_data)
 from tfcaption.training.adamw import build_adamw
-from tfcaption.training.caption_lm_trainer import CaptionLmTrainer
+from tfcaption.training.caption_lm_trainer import build_trainer, prefix_example_batch
 from tfcaption.training.caption_tokenizer import caption_tokenizer
 from tfcaption.training.resumable_fit import resumable_fit
 from tfcaption.training.sample_captions import SampleCaptions
@@ -76,19 +75,15 @@ def run(hparams, workdir, extra_callbacks=()):
     model = build_clipcap(hparams["model"], prefix_dim, gpt2.model)
     captioner = ClipCapCaptioner(model, tokenizer, image_encoder=encoder,
                                  jit_compile=train["jit_compile"])
-    trainer = CaptionLmTrainer(model)
 
     train_pipe = _pipeline(hparams, data["train_split"], tokenizer, features_dir, True,
                            data["pairing"])
     val_pipe = _pipeline(hparams, data["val_split"], tokenizer, features_dir, False, "sample")
     train_ds = train_pipe.dataset(train["batch_size"]).map(_inputs)
     val_ds = val_pipe.dataset(train["batch_size"], drop_remainder=False).map(_inputs)
-    trainer.compile(optimizer=build_adamw(train, optimizer_steps(hparams)),
-                    jit_compile=train["jit_compile"])
-    trainer({"prefix": tf.zeros([2, prefix_dim]),  # built, so a backup can be restored
-             "token_ids": tf.zeros([2, data["max_length"]], tf.int32),
-             "padding_mask": tf.ones([2, data["max_length"]], tf.bool)})
-    trainer.optimizer.build(model.trainable_variables)
+    trainer = build_trainer(model, build_adamw(train, optimizer_steps(hparams)),
+                            prefix_example_batch(prefix_dim, data["max_length"]),
+                            train["jit_compile"])
 
     sample_feats, sample_ids, sample_refs = eval_features(
         data, data["val_split"], features_dir, train["num_samples"])

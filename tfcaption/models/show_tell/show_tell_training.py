@@ -8,13 +8,15 @@ Steps:
    :mod:`tfcaption.backbones.image_encoder_dir`; one pooled vector per image) encodes the
    train/val/test images once into a feature cache (``data.features_dir``, default
    ``workdir/features``; resumable);
-3. Keras ``fit`` with teacher forcing (every caption of every image, cross-entropy of
-   each next word, padding weighted out), Adam, validated on the val split's captions
+3. Keras ``fit`` of the shared :class:`CaptionLmTrainer` with teacher forcing (every
+   caption of every image, the mean cross-entropy of each next word over the real
+   tokens, padding masked out, so under ``train.distribute`` the update is the
+   one-device update of the global batch), Adam, validated on the val split's captions
    every epoch, with early stopping on the validation loss (best weights kept) and
    ReduceLROnPlateau. Training is resumable at any kill point
    (:func:`resumable_fit`); the two callbacks rebuild their state from the epoch log on
    resume (:class:`ResumableEarlyStopping`, :class:`ResumableReduceLrOnPlateau`), and
-   the best weights live in ``workdir/checkpoints/best.weights.h5``;
+   the best weights (the trainer's) live in ``workdir/checkpoints/best.weights.h5``;
 4. the model dir in ``workdir/model`` and the shared evaluator on the test split's
    image files: ``metrics.json``, ``predictions.jsonl``, ``metrics.md``.
 """
@@ -31,6 +33,7 @@ from tfcaption.models.show_tell.show_tell_model import ShowTellModel
 from tfcaption.models.show_tell.show_tell_settings import SETTINGS, validate
 from tfcaption.models.show_tell.show_tell_settings import check_data  # noqa: F401  (contract)
 from tfcaption.models.show_tell.show_tell_text import clean_show_tell
+from tfcaption.training.caption_lm_trainer import build_trainer
 from tfcaption.training.resumable_early_stopping import ResumableEarlyStopping
 from tfcaption.training.resumable_fit import resumable_fit
 from tfcaption.training.resumable_reduce_lr import ResumableReduceLrOnPlateau
@@ -43,9 +46,9 @@ BEST_WEIGHTS = os.path.join("checkpoints", "best.weights.h5")
 
 
 def teacher_forcing_dataset(hparams, vocabulary, features_dir, split, train):
-    """``(inputs, targets, sample_weight)`` batches of every caption of ``split``:
-    inputs ``{"features", "token_ids": <start> w1 …}``, targets ``w1 … <end>``, weights 1
-    on real tokens and 0 on padding. ``train``: shuffled, full batches only."""
+    """Batches of every caption of ``split`` for :class:`CaptionLmTrainer`:
+    ``{"features", "token_ids": <start> w1 …, "target_ids": w1 … <end>, "padding_mask"}``
+    (the mask True on the real target tokens). ``train``: shuffled, full batches only."""
     settings = hparams["train"]
     pipe = CaptionPipeline(hparams["data"]["dir"], split=split, mode="train",
                            features_dir=features_dir, tokenize=vocabulary.encode,
@@ -58,8 +61,8 @@ def teacher_forcing_dataset(hparams, vocabulary, features_dir, split, train):
 
     def split_batch(batch):
         ids = batch["token_ids"]
-        weights = keras.ops.cast(batch["padding_mask"][:, 1:], "float32")
-        return {"features": batch["features"], "token_ids": ids[:, :-1]}, ids[:, 1:], weights
+        return {"features": batch["features"], "token_ids": ids[:, :-1],
+                "target_ids": ids[:, 1:], "padding_mask": batch["padding_mask"][:, 1:]}
 
     return pipe.dataset(settings["batch_size"], drop_remainder=train).map(split_batch)
 
@@ -72,15 +75,14 @@ def build_model(hparams, vocabulary, feature_dim):
                          merge=model["merge"], name="show_tell")
 
 
-def compile_model(model, train):
+def compile_model(model, train, max_length):
+    """The :class:`CaptionLmTrainer` of ``model``, compiled (Adam) and built with its
+    optimizer on a batch of ``max_length`` tokens, so that a backup can be restored."""
     optimizer = keras.optimizers.Adam(train["learning_rate"], global_clipnorm=train["clipnorm"])
-    model.compile(optimizer=optimizer,
-                  loss=keras.losses.SparseCategoricalCrossentropy(
-                      from_logits=True, reduction="mean_with_sample_weight"),
-                  weighted_metrics=[keras.metrics.SparseCategoricalAccuracy(
-                      name="token_accuracy")],
-                  jit_compile=train["jit_compile"])
-    optimizer.build(model.trainable_variables)
+    ids = keras.ops.zeros((2, max_length), "int32")
+    example = {"features": keras.ops.zeros((2, model.feature_dim)), "token_ids": ids,
+               "target_ids": ids, "padding_mask": keras.ops.ones((2, max_length), "bool")}
+    return build_trainer(model, optimizer, example, train["jit_compile"])
 
 
 def plateau_callbacks(train, workdir):
@@ -121,7 +123,7 @@ def run(hparams, workdir, extra_callbacks=()):
     encoder, features_dir, feature_dim = encode_splits(settings["image_encoder"], data,
                                                        workdir, 1 if train["verbose"] else 0)
     model = build_model(hparams, vocabulary, feature_dim)
-    compile_model(model, train)
+    trainer = compile_model(model, train, settings["max_length"])
     captioner = ShowTellCaptioner(model, vocabulary, image_encoder=encoder,
                                   max_length=settings["max_length"],
                                   jit_compile=train["jit_compile"])
@@ -129,11 +131,11 @@ def run(hparams, workdir, extra_callbacks=()):
     epochs = train["epochs"]
     for callback in plateau:
         if isinstance(callback, ResumableEarlyStopping):
-            epochs = callback.planned_epochs(model, epochs)
+            epochs = callback.planned_epochs(trainer, epochs)
     callbacks = [sample_callback(captioner, hparams, features_dir)] + plateau
     history = resumable_fit(
-        model, teacher_forcing_dataset(hparams, vocabulary, features_dir,
-                                       data["train_split"], train=True),
+        trainer, teacher_forcing_dataset(hparams, vocabulary, features_dir,
+                                         data["train_split"], train=True),
         workdir, epochs, callbacks, extra_callbacks, verbose=train["verbose"],
         validation_data=teacher_forcing_dataset(hparams, vocabulary, features_dir,
                                                 data["val_split"], train=False),

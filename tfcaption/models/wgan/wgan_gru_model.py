@@ -159,23 +159,29 @@ class WganGruModel(GanModel):
         distance = wgan_losses.wasserstein_estimate(real_scores, fake_scores)
         return loss, penalty, distance, tape.gradient(scaled, variables)
 
-    def _generator_gradients(self, features, inputs, targets, mask, seed, temperature):
+    def _generator_gradients(self, features, inputs, targets, mask, seed, temperature,
+                             mle_scale=1.0):
+        """(loss, MLE cross-entropy, gradients); ``mle_scale`` weighs the replica's token
+        mean cross-entropy (:meth:`global_mean_scale`; 1 on one device), ``replica_scale``
+        the rest."""
         variables = self.generator.trainable_variables
         with tf.GradientTape() as tape:
             if self.mode == "mle":
                 logits = self.generator({"features": features, "token_ids": inputs},
                                         training=True)
                 mle = wgan_losses.masked_cross_entropy(targets, logits, mask)
-                loss = mle
+                loss, share = mle, mle * mle_scale
             else:
                 fake, logits = self._fakes(features, inputs, seed, temperature)
                 scores = self.critic({"features": features, "sequence": fake,
                                       "padding_mask": mask}, training=True)
                 mle = wgan_losses.masked_cross_entropy(targets, logits, mask)
                 loss = wgan_losses.generator_loss(scores)
+                share = loss * self.replica_scale()
                 if self.supervised_weight:
                     loss += self.supervised_weight * mle
-            scaled = self.g_optimizer.scale_loss(loss * self.replica_scale())
+                    share += self.supervised_weight * mle * mle_scale
+            scaled = self.g_optimizer.scale_loss(share)
         return loss, mle, tape.gradient(scaled, variables)
 
     # --- the step ------------------------------------------------------------------------
@@ -196,12 +202,13 @@ class WganGruModel(GanModel):
             if self.fake_input == "gumbel":
                 values["temperature"] = temperature
         seed = self.noise_seed(g_step, 2, 3)
+        tokens = tf.reduce_sum(tf.cast(mask, tf.float32))
         g_loss, mle, grads = self._g_gradients(features, inputs, targets, mask, seed,
-                                               temperature)
+                                               temperature, self.global_mean_scale(tokens))
         self.g_optimizer.apply(grads, self.generator.trainable_variables)
-        values["mle_loss"] = mle
+        _, values["mle_loss"] = self.global_means(tokens, mle)  # the global batch's
         if self.mode == "adversarial":
-            values["g_loss"] = g_loss
+            values["g_loss"] = g_loss + self.supervised_weight * (values["mle_loss"] - mle)
         return self.report(values)
 
     # --- serialisation -------------------------------------------------------------------

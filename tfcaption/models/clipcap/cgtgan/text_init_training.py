@@ -36,7 +36,7 @@ from tfcaption.models.clipcap.clipcap_captioner import ClipCapCaptioner
 from tfcaption.models.clipcap.clipcap_model_dir import save_clipcap
 from tfcaption.models.clipcap.clipcap_settings import gpt2_settings
 from tfcaption.training.adamw import build_adamw
-from tfcaption.training.caption_lm_trainer import CaptionLmTrainer
+from tfcaption.training.caption_lm_trainer import build_trainer, prefix_example_batch
 from tfcaption.training.caption_tokenizer import caption_tokenizer
 from tfcaption.training.resumable_fit import resumable_fit
 from tfcaption.training.test_split_report import finish_captioner_run
@@ -72,14 +72,10 @@ def run(hparams, workdir, extra_callbacks=()):
     gpt2 = pretrained or load_or_build_gpt2(gpt_settings, tokenizer.vocabulary_size())
     model_settings = {k: v for k, v in hparams["model"].items() if k != "type"}
     model = build_clipcap(model_settings, embeddings.shape[1], gpt2.model)
-    trainer = CaptionLmTrainer(model)
     steps = len(texts) // train["batch_size"]
-    trainer.compile(optimizer=build_adamw(train, steps * train["epochs"]),
-                    jit_compile=train["jit_compile"])
-    trainer({"prefix": tf.zeros([2, embeddings.shape[1]]),
-             "token_ids": tf.zeros([2, data["max_length"]], tf.int32),
-             "padding_mask": tf.ones([2, data["max_length"]], tf.bool)})
-    trainer.optimizer.build(model.trainable_variables)
+    trainer = build_trainer(model, build_adamw(train, steps * train["epochs"]),
+                            prefix_example_batch(embeddings.shape[1], data["max_length"]),
+                            train["jit_compile"])
     history = resumable_fit(trainer, text_dataset(texts, embeddings, tokenizer,
                                                   data["max_length"], train["batch_size"],
                                                   train["seed"]),
