@@ -24,9 +24,11 @@ SCRIPT = textwrap.dedent("""
         def __init__(self):
             super().__init__()
             self.dense = keras.layers.Dense(2)
+            self.embedding = keras.layers.Embedding(5, 2)  # a sparse (IndexedSlices) gradient
 
         def call(self, x):
-            return self.dense(x)
+            rows = tf.cast(tf.abs(x[:, 0]) * 10.0, tf.int32) % 5
+            return self.dense(x) + self.embedding(rows)
 
         def train_step(self, data):
             x, y = data
@@ -46,6 +48,7 @@ SCRIPT = textwrap.dedent("""
             model = Regression()
             model(x[:1])
             model.dense.set_weights([kernel, np.zeros(2, "float32")])
+            model.embedding.set_weights([np.linspace(-1, 1, 10, dtype="float32").reshape(5, 2)])
             model.compile(optimizer=keras.optimizers.SGD(1.0, **clip), jit_compile=False)
             model.optimizer.build(model.trainable_variables)
         model.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0)

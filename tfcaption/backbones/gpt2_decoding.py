@@ -48,10 +48,13 @@ def decoding_weights(backbone, dtype=None):
       backbone: a keras-hub GPT-2 backbone (e.g. :class:`GPT2Backbone`).
       dtype: how the matrices are stored: ``"float32"`` (``[in, out]``), ``"bfloat16"``
         (``[out, in]``) or ``"int8"`` (``[out, in]`` with a float32 scale per output row);
-        None is the backbone's compute dtype (bfloat16 under a mixed-precision policy).
+        None is the backbone's compute dtype (bfloat16 under ``mixed_bfloat16``), or
+        float32 where that is float16 (``mixed_float16``: the matrices are stored float32,
+        the products still run in the compute dtype :func:`cached_forward` is given).
         LayerNorm parameters, biases and position embeddings stay float32.
     """
-    dtype = dtype or backbone.compute_dtype
+    if dtype is None:
+        dtype = backbone.compute_dtype if backbone.compute_dtype in WEIGHT_DTYPES else "float32"
     if dtype not in WEIGHT_DTYPES:
         raise ValueError(f"decoding weights dtype {dtype!r} is not one of {WEIGHT_DTYPES}")
     hidden = backbone.hidden_dim

@@ -122,8 +122,31 @@ def save_model_dir(out_dir, model_type, model, preprocessor=None, config=None,
     return out_dir
 
 
+# Serialised dtype policies that set only compute and variable dtypes (not quantised ones).
+PLAIN_POLICIES = ("DTypePolicy", "FloatDTypePolicy")
+
+
+def session_dtype(serialized):
+    """A serialised Keras object with every plain dtype policy (``"dtype": {"class_name":
+    "DTypePolicy", ...}``, at any depth) replaced by None, so that the object is built
+    under the session's global policy (``keras.config.dtype_policy()``): the policy a
+    model was saved under (float32 for a float32 session) says how that session computed,
+    not how this one does; weights are float32 under every plain policy."""
+    if isinstance(serialized, list):
+        return [session_dtype(value) for value in serialized]
+    if not isinstance(serialized, dict):
+        return serialized
+    return {key: None if key == "dtype" and isinstance(value, dict)
+            and value.get("class_name") in PLAIN_POLICIES else session_dtype(value)
+            for key, value in serialized.items()}
+
+
 def load_model_dir(path, expected_types=None, expected_class=None):
     """Reads a model dir -> ``(model, model_type, preprocessor or None, config dict)``.
+
+    The model is built under the session's global dtype policy (:func:`session_dtype`):
+    under ``train.mixed_precision`` a loaded model computes in that policy as a model
+    built in the run does.
 
     ``expected_types``: allowed ``tfcaption_model_type`` values; ``expected_class``: the
     class the deserialised model must be an instance of. Either mismatch, a
@@ -151,7 +174,7 @@ def load_model_dir(path, expected_types=None, expected_class=None):
         raise FileNotFoundError(f"missing file: {weights}")
     verify_files(path, payload, config_path, required=(WEIGHTS_FILE,))
     try:
-        model = keras.saving.deserialize_keras_object(payload["keras"])
+        model = keras.saving.deserialize_keras_object(session_dtype(payload["keras"]))
         preprocessor = payload["preprocessor"]
         preprocessor = preprocessor_from_config(preprocessor) if preprocessor else None
     except (ValueError, TypeError, KeyError, AttributeError, ImportError) as error:

@@ -28,8 +28,15 @@ def clip_after_all_reduce(optimizer):
             return clip(grads)
         summed = iter(context.all_reduce("SUM", [g for g in grads if g is not None]))
         clipped = clip([None if g is None else next(summed) for g in grads])
-        return [None if g is None else g / replicas for g in clipped]
+        return [None if g is None else _divide(g, replicas) for g in clipped]
 
     inner._clip_gradients = clip_global_gradients
     inner._clips_after_all_reduce = True
     return optimizer
+
+
+def _divide(gradient, divisor):
+    if isinstance(gradient, tf.IndexedSlices):  # an embedding's gradient
+        return tf.IndexedSlices(gradient.values / divisor, gradient.indices,
+                                gradient.dense_shape)
+    return gradient / divisor

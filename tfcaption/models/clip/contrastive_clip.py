@@ -75,6 +75,7 @@ class ContrastiveClip(TrainerModel):
         return loss, logits, offset
 
     def train_step(self, data):
+        data, _, _ = keras.utils.unpack_x_y_sample_weight(data)
         with tf.GradientTape() as tape:
             loss, logits, offset = self._loss(data, training=True)
             share = loss * self.global_mean_scale(tf.shape(logits)[0])
@@ -87,6 +88,7 @@ class ContrastiveClip(TrainerModel):
         return self._update_metrics(loss, logits, offset)
 
     def test_step(self, data):
+        data, _, _ = keras.utils.unpack_x_y_sample_weight(data)
         return self._update_metrics(*self._loss(data, training=False))
 
     def get_config(self):

@@ -3,13 +3,16 @@ T5 layers (``T5TransformerLayer``, ``T5LayerNorm``), which compute what Hugging 
 Pix2Struct modules compute: RMSNorm without bias, attention without biases and without the
 1/sqrt(d) scaling, a gated-GELU (tanh) MLP, and in the decoder a relative position bias
 made by the first block's self-attention and shared by every block (unidirectional, 32
-buckets, distance 128); cross-attention has no position bias.
+buckets, distance 128); cross-attention has no position bias. The attention masks are
+added in float32 (:class:`Float32MaskAttention`), so the layers also train under
+``mixed_float16``.
 """
 
 import keras
 from keras import ops
 from keras_hub.models import Backbone
 from keras_hub.src.models.t5.t5_layer_norm import T5LayerNorm
+from keras_hub.src.models.t5.t5_multi_head_attention import T5MultiHeadAttention
 from keras_hub.src.models.t5.t5_transformer_layer import T5TransformerLayer
 
 DEFAULT_LAYER_NORM_EPSILON = 1e-6
@@ -21,14 +24,57 @@ def gelu_tanh(x):
     return keras.activations.gelu(x, approximate=True)
 
 
+MASKED = -1e9  # the additive bias of a masked (query, key) pair, as keras-hub's
+
+
+class Float32MaskAttention(T5MultiHeadAttention):
+    """keras-hub's ``T5MultiHeadAttention`` with the attention mask made into the additive
+    position bias in float32.
+
+    keras-hub computes ``(1 - mask) * -1e9`` in the compute dtype: under ``mixed_float16``
+    -1e9 is -inf and every kept position gets ``0 * -inf``, NaN. Here an attention given a
+    mask and no ``position_bias`` (the first of a stack, and every cross-attention) makes
+    that bias itself, its relative position bias (if any) plus ``(1 - mask) * -1e9``, in
+    float32, and hands it to keras-hub's call as ``position_bias`` (which keras-hub adds to
+    the scores cast to their dtype, -inf at masked positions in float16, and returns for
+    the next blocks). In float32 the scores are the same as keras-hub's."""
+
+    def call(self, hidden_states, mask=None, key_value_states=None, position_bias=None,
+             cache=None, cache_update_index=None, training=False):
+        if position_bias is None and mask is not None:
+            query_length = ops.shape(hidden_states)[1]
+            if cache is not None:  # [B, 2, length, heads, dim]
+                key_length = ops.shape(cache)[2]
+            else:
+                keys = hidden_states if key_value_states is None else key_value_states
+                key_length = ops.shape(keys)[1]
+            if self.use_relative_attention_bias:
+                start = 0 if cache_update_index is None else cache_update_index
+                position_bias = ops.cast(self.compute_bias(query_length, key_length,
+                                                           query_start_index=start), "float32")
+            else:
+                position_bias = ops.zeros((1, self.num_heads, query_length, key_length),
+                                          "float32")
+            keep = ops.cast(mask[:, None, :, :], "float32")
+            position_bias = position_bias + (1.0 - keep) * MASKED
+        return super().call(hidden_states, mask=None, key_value_states=key_value_states,
+                            position_bias=position_bias, cache=cache,
+                            cache_update_index=cache_update_index, training=training)
+
+
 def _blocks(is_decoder, num_layers, hidden_dim, intermediate_dim, key_value_dim, num_heads,
             dropout, layer_norm_epsilon, dtype):
-    return [T5TransformerLayer(
+    blocks = [T5TransformerLayer(
         is_decoder=is_decoder, hidden_dim=hidden_dim, intermediate_dim=intermediate_dim,
         key_value_dim=key_value_dim, dropout=dropout, activation=gelu_tanh,
         layer_norm_epsilon=layer_norm_epsilon, num_heads=num_heads, use_gated_activation=True,
         use_relative_attention_bias=is_decoder and i == 0, dtype=dtype,
         name=f"transformer_layer_{i}") for i in range(num_layers)]
+    for block in blocks:  # the same layers (weights, paths), masked in float32
+        for attention in (block.self_attention, getattr(block, "cross_attention", None)):
+            if attention is not None:
+                object.__setattr__(attention, "__class__", Float32MaskAttention)
+    return blocks
 
 
 @keras.saving.register_keras_serializable(package="tfcaption")
