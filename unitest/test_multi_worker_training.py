@@ -1,9 +1,8 @@
 """The README's "Training on several GPUs, machines or TPUs": its two-machine commands as
 two ``python -m tfcaption.train`` workers (MultiWorkerMirroredStrategy over loopback, one
 CPU each) on a smoke-sized shapes ClipCap: the same losses as one process, and a worker
-killed mid-epoch that the run survives; and its TPU command's error on a machine
-without a TPU. (Its mirrored command runs in test_mirrored_trainers.py, on two logical
-CPU devices.)"""
+killed mid-epoch that the run survives; its TPU command's error on a machine without a
+TPU; and its mirrored command on two logical CPU devices."""
 
 import json
 import os
@@ -190,17 +189,38 @@ def test_the_tpu_command_says_there_is_no_tpu(recipe):
     assert "Traceback" not in proc.stderr
 
 
-def test_the_mirrored_command_resolves(shapes_dir):
-    """The section's mirrored command: its settings resolve for the clipcap trainer
-    (test_mirrored_trainers.py trains every trainer under "mirrored" on two logical CPU
-    devices; on this one-CPU machine the command itself would have one replica)."""
-    from tfcaption.train import resolve
+# The mirrored command as a user runs it, in a process with two logical CPU devices (set
+# before TensorFlow initialises; a GPU machine has its GPUs instead).
+TWO_CPU_DEVICES = """
+import runpy, sys
+import tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+import keras
+fit = keras.Model.fit
+def counting_fit(self, *args, **kwargs):
+    print("REPLICAS", self.distribute_strategy.num_replicas_in_sync, flush=True)
+    return fit(self, *args, **kwargs)
+keras.Model.fit = counting_fit
+sys.argv = ["tfcaption.train"] + sys.argv[1:]
+runpy.run_module("tfcaption.train", run_name="__main__", alter_sys=True)
+"""
 
+
+def test_the_mirrored_command_trains_as_one_device(recipe):
+    """The section's mirrored command (smoke settings added) on two logical CPU devices:
+    two replicas, the model dir written, the first epoch's losses those of the
+    one-process run (test_mirrored_trainers.py compares every trainer the same way)."""
+    data_dir, root, single = recipe
     _, argv = _readme_command("train.distribute=mirrored")
-    hparams_path, = [a.split("=", 1)[1] for a in argv if a.startswith("--hparams=")]
-    sets = [a.split("=", 1)[1] for a in argv if a.startswith("--set=")]
-    hparams = apply_overrides(load_hparams(os.path.join(ROOT, hparams_path)),
-                              sets + _overrides(shapes_dir))
-    trainer, resolved = resolve(hparams, hparams_path)
-    assert resolved["train"]["distribute"] == "mirrored"
-    assert trainer.__name__.endswith("clipcap_training")
+    workdir = root / "mirrored"
+    proc = _run([sys.executable, "-c", TWO_CPU_DEVICES]
+                + _smoke(argv, str(workdir), data_dir)[3:])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert [line for line in proc.stdout.splitlines() if line.startswith("REPLICAS")] == \
+        ["REPLICAS 2"], proc.stdout[-2000:]
+    assert (workdir / "model").is_dir() and (workdir / "metrics.json").is_file()
+    one, two = (json.load(open(os.path.join(d, "epochs.json")))["0"]
+                for d in (single, str(workdir)))
+    for key in ("loss", "token_accuracy"):
+        assert two[key] == pytest.approx(one[key], rel=1e-5), key
