@@ -3,7 +3,6 @@
 import keras
 import tensorflow as tf
 
-from tfcaption.training.replica_clipping import clip_after_all_reduce
 from tfcaption.training.trainer_model import TrainerModel
 
 
@@ -66,12 +65,12 @@ class GanModel(TrainerModel):
         """The generator's and the discriminator's optimizers (a subclass may run without
         ``d_optimizer``, e.g. in maximum-likelihood pre-training)."""
         kwargs.setdefault("jit_compile", False)
-        super().compile(**kwargs)
         if self.dtype_policy.name == "mixed_float16":  # float16 gradients need loss scaling
             g_optimizer = loss_scaled(g_optimizer)
             d_optimizer = d_optimizer and loss_scaled(d_optimizer)
-        self.g_optimizer = clip_after_all_reduce(g_optimizer)
-        self.d_optimizer = d_optimizer and clip_after_all_reduce(d_optimizer)
+        self.g_optimizer = g_optimizer
+        self.d_optimizer = d_optimizer
+        super().compile(**kwargs)  # TrainerModel: the step optimizers clip after all-reduce
 
     def step_optimizers(self):
         return [o for o in (self.g_optimizer, self.d_optimizer) if o is not None]
